@@ -1,0 +1,328 @@
+/**
+ * The one RabbitMQ client. It keeps a connection open (reconnecting with backoff and declaring
+ * the topology again each time), publishes with publisher confirms and `mandatory`, and runs
+ * consumers on durable quorum queues whose poison messages end in a dead-letter queue.
+ */
+import amqp, { type Channel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import type { Logger } from './logger.ts';
+import { redactUrl } from './logger.ts';
+
+type AmqpConnection = Awaited<ReturnType<typeof amqp.connect>>;
+
+/** Names derived from the installation prefix; one place so tests can clean up after themselves. */
+export function busNames(prefix: string) {
+  return {
+    eventsExchange: `${prefix}.events`,
+    unroutedExchange: `${prefix}.events.unrouted`,
+    unroutedQueue: `${prefix}.events.unrouted`,
+    deadLetterExchange: `${prefix}.dead-letter`,
+    consumerQueue: (consumer: string) => `${prefix}.${consumer}`,
+    deadLetterQueue: (consumer: string) => `${prefix}.${consumer}.dead-letter`,
+  };
+}
+
+export interface BusOptions {
+  url: string;
+  prefix: string;
+  /** Shown in the broker's connection list. */
+  connectionName: string;
+  logger: Logger;
+  reconnect?: { initialDelayMs: number; maxDelayMs: number };
+  /** How long a publish waits for a connection before failing. */
+  publishTimeoutMs?: number;
+}
+
+export interface OutgoingMessage {
+  /** Becomes the AMQP message id; consumers use it as the idempotency key. */
+  id: string;
+  routingKey: string;
+  body: unknown;
+  type?: string;
+  correlationId?: string;
+}
+
+/** What a consumer does with a message it could not handle. */
+export type Settlement = 'ack' | 'retry' | 'dead-letter';
+
+export interface ConsumerOptions {
+  /** Queue suffix: `<prefix>.<consumer>`; one per consuming service. */
+  consumer: string;
+  /** Routing-key patterns bound to the events exchange. */
+  bindings: readonly string[];
+  prefetch?: number;
+  /** Deliveries before a message is dead-lettered (quorum queue `x-delivery-limit`). */
+  deliveryLimit?: number;
+  /** Returns how to settle; a throw counts as `retry`. */
+  handle(message: ConsumeMessage): Promise<Settlement>;
+}
+
+const CLOSE_TIMEOUT_MS = 5_000;
+
+/** Waits for `work` at most `ms`; closing must never hang on a dead connection. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+/** AMQP heartbeats notice a dead peer in seconds rather than at the next TCP timeout. */
+function withHeartbeat(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', '10');
+  return parsed.toString();
+}
+
+export class PublishError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PublishError';
+  }
+}
+
+interface ConsumerRegistration {
+  options: ConsumerOptions;
+  channel?: Channel;
+}
+
+export class Bus {
+  readonly names: ReturnType<typeof busNames>;
+  private readonly options: BusOptions;
+  private readonly logger: Logger;
+  private connection: AmqpConnection | undefined;
+  private publishChannel: ConfirmChannel | undefined;
+  private readonly returned = new Set<string>();
+  private readonly consumers: ConsumerRegistration[] = [];
+  private readonly waiters: (() => void)[] = [];
+  private connecting: Promise<void> | undefined;
+  private closing = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(options: BusOptions) {
+    this.options = options;
+    this.logger = options.logger.child({ component: 'bus' });
+    this.names = busNames(options.prefix);
+  }
+
+  /** Connects and declares the topology; resolves once the bus can publish. */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  get connected(): boolean {
+    return this.publishChannel !== undefined;
+  }
+
+  /** Readiness: fails unless the broker connection is up. */
+  ping(): Promise<void> {
+    return this.connected ? Promise.resolve() : Promise.reject(new Error('message broker not connected'));
+  }
+
+  /**
+   * Publishes persistently with `mandatory`; resolves only after the broker confirms. Rejects
+   * when the broker nacks or returns the message, or no connection comes within the timeout.
+   */
+  async publish(message: OutgoingMessage): Promise<void> {
+    const channel = await this.publishingChannel();
+    const content = Buffer.from(JSON.stringify(message.body));
+    const properties: Options.Publish = {
+      persistent: true,
+      mandatory: true,
+      messageId: message.id,
+      contentType: 'application/json',
+      timestamp: Math.floor(Date.now() / 1000),
+      ...(message.type === undefined ? {} : { type: message.type }),
+      ...(message.correlationId === undefined ? {} : { correlationId: message.correlationId }),
+    };
+    const confirmed = new Promise<void>((resolve, reject) => {
+      const sent = channel.publish(this.names.eventsExchange, message.routingKey, content, properties, (error: unknown) => {
+        const wasReturned = this.returned.delete(message.id);
+        if (error !== null && error !== undefined) reject(new PublishError(`broker refused message ${message.id}`, { cause: error }));
+        else if (wasReturned) reject(new PublishError(`message ${message.id} (${message.routingKey}) could not be routed`));
+        else resolve();
+      });
+      if (!sent) this.logger.debug('publish buffer full; waiting for confirms');
+    });
+    const closed = new Promise<never>((_, reject) => {
+      channel.once('close', () => reject(new PublishError(`connection closed before message ${message.id} was confirmed`)));
+    });
+    const settled = Promise.race([confirmed, closed]);
+    this.track(settled);
+    await settled;
+  }
+
+  /** Declares the consumer's queue and starts consuming; survives reconnections. */
+  async consume(options: ConsumerOptions): Promise<void> {
+    const registration: ConsumerRegistration = { options };
+    this.consumers.push(registration);
+    if (this.connection !== undefined) await this.startConsumer(this.connection, registration);
+  }
+
+  /** Stops consuming, waits for in-flight work and confirms, then closes the connection. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    for (const registration of this.consumers) {
+      if (registration.channel !== undefined) await within(registration.channel.close(), CLOSE_TIMEOUT_MS);
+    }
+    await within(Promise.allSettled([...this.inFlight]), CLOSE_TIMEOUT_MS);
+    const connection = this.connection;
+    this.connection = undefined;
+    this.publishChannel = undefined;
+    if (connection !== undefined) await within(connection.close(), CLOSE_TIMEOUT_MS);
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private track(promise: Promise<unknown>): void {
+    this.inFlight.add(promise);
+    const forget = () => this.inFlight.delete(promise);
+    promise.then(forget, forget);
+  }
+
+  private async publishingChannel(): Promise<ConfirmChannel> {
+    if (this.publishChannel !== undefined) return this.publishChannel;
+    if (this.closing) throw new PublishError('bus is closed');
+    const timeoutMs = this.options.publishTimeoutMs ?? 5_000;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new PublishError(`no broker connection within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    if (this.publishChannel === undefined) throw new PublishError('bus is closed');
+    return this.publishChannel;
+  }
+
+  private connect(): Promise<void> {
+    this.connecting ??= this.establish().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async establish(): Promise<void> {
+    const connection = await amqp.connect(withHeartbeat(this.options.url), {
+      clientProperties: { connection_name: this.options.connectionName },
+      noDelay: true,
+    });
+    try {
+      connection.on('error', (error: unknown) => this.logger.warn({ err: error }, 'broker connection error'));
+      connection.on('close', () => this.onConnectionLost(connection));
+      const channel = await connection.createConfirmChannel();
+      channel.on('error', (error: unknown) => this.logger.warn({ err: error }, 'publish channel error'));
+      channel.on('return', (message: ConsumeMessage) => {
+        const id = message.properties.messageId as string | undefined;
+        if (id !== undefined) this.returned.add(id);
+        this.logger.error({ messageId: id, routingKey: message.fields.routingKey }, 'message returned unroutable');
+      });
+      channel.on('close', () => {
+        if (this.publishChannel === channel) this.publishChannel = undefined;
+      });
+      await this.declareTopology(channel);
+      this.connection = connection;
+      for (const registration of this.consumers) await this.startConsumer(connection, registration);
+      this.publishChannel = channel;
+      this.attempt = 0;
+      this.logger.info({ broker: redactUrl(this.options.url) }, 'connected to message broker');
+      for (const wake of this.waiters.splice(0)) wake();
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async declareTopology(channel: Channel): Promise<void> {
+    const names = this.names;
+    await channel.assertExchange(names.unroutedExchange, 'fanout', { durable: true });
+    await channel.assertQueue(names.unroutedQueue, {
+      durable: true,
+      arguments: { 'x-queue-type': 'quorum', 'x-max-length': 100_000, 'x-overflow': 'drop-head' },
+    });
+    await channel.bindQueue(names.unroutedQueue, names.unroutedExchange, '');
+    await channel.assertExchange(names.eventsExchange, 'topic', {
+      durable: true,
+      alternateExchange: names.unroutedExchange,
+    });
+    await channel.assertExchange(names.deadLetterExchange, 'direct', { durable: true });
+  }
+
+  private async startConsumer(connection: AmqpConnection, registration: ConsumerRegistration): Promise<void> {
+    const { options } = registration;
+    const queue = this.names.consumerQueue(options.consumer);
+    const deadLetterQueue = this.names.deadLetterQueue(options.consumer);
+    const channel = await connection.createChannel();
+    channel.on('error', (error: unknown) => this.logger.warn({ err: error, queue }, 'consumer channel error'));
+    await channel.assertQueue(deadLetterQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await channel.bindQueue(deadLetterQueue, this.names.deadLetterExchange, deadLetterQueue);
+    await channel.assertQueue(queue, {
+      durable: true,
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-delivery-limit': options.deliveryLimit ?? 10,
+        'x-dead-letter-exchange': this.names.deadLetterExchange,
+        'x-dead-letter-routing-key': deadLetterQueue,
+      },
+    });
+    for (const pattern of options.bindings) await channel.bindQueue(queue, this.names.eventsExchange, pattern);
+    await channel.prefetch(options.prefetch ?? 32);
+    registration.channel = channel;
+    await channel.consume(queue, (message) => {
+      if (message === null) return;
+      const work = this.settle(channel, options, message);
+      this.track(work);
+    });
+  }
+
+  private async settle(channel: Channel, options: ConsumerOptions, message: ConsumeMessage): Promise<void> {
+    let settlement: Settlement;
+    try {
+      settlement = await options.handle(message);
+    } catch (error) {
+      this.logger.warn({ err: error, messageId: message.properties.messageId as unknown, routingKey: message.fields.routingKey }, 'message handling failed; will retry');
+      settlement = 'retry';
+    }
+    try {
+      switch (settlement) {
+        case 'ack':
+          channel.ack(message);
+          break;
+        case 'retry':
+          channel.nack(message, false, true);
+          break;
+        case 'dead-letter':
+          channel.nack(message, false, false);
+          break;
+      }
+    } catch (error) {
+      // The channel closed under us; the broker redelivers the message on the next connection.
+      this.logger.debug({ err: error }, 'could not settle message; channel gone');
+    }
+  }
+
+  private onConnectionLost(connection: AmqpConnection): void {
+    if (this.connection !== connection) return;
+    this.connection = undefined;
+    this.publishChannel = undefined;
+    for (const registration of this.consumers) registration.channel = undefined;
+    if (this.closing) return;
+    this.logger.warn('lost broker connection; reconnecting');
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closing || this.reconnectTimer !== undefined) return;
+    const { initialDelayMs, maxDelayMs } = this.options.reconnect ?? { initialDelayMs: 200, maxDelayMs: 15_000 };
+    const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** this.attempt);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this.attempt += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.connect().catch((error: unknown) => {
+        this.logger.warn({ err: error, attempt: this.attempt }, 'broker reconnection failed');
+        this.scheduleReconnect();
+      });
+    }, delay);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The one config loader: every service describes its environment as a zod schema keyed by
+ * variable name, and gets back one typed object or one error that lists every bad variable.
+ * Nothing else in the code base reads `process.env`.
+ */
+import { z } from 'zod';
+
+/** Thrown at start-up when the environment is incomplete or wrong; lists every problem. */
+export class ConfigError extends Error {
+  readonly problems: readonly { variable: string; message: string }[];
+
+  constructor(problems: readonly { variable: string; message: string }[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/** Parses `env` with `schema`, reporting all problems at once. Empty strings count as unset. */
+export function loadConfig<S extends z.ZodType>(schema: S, env: Environment): z.output<S> {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = schema.safeParse(present);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => ({
+      variable: issue.path.length > 0 ? issue.path.map(String).join('.') : '(environment)',
+      message: issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message,
+    })),
+  );
+}
+
+/** The process environment; the only place that reads it. */
+export function processEnvironment(): Environment {
+  return process.env;
+}
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const port = z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535);
+
+const tokenList = z
+  .string()
+  .transform((value) => value.split(',').map((token) => token.trim()).filter((token) => token !== ''))
+  .refine((tokens) => tokens.every((token) => token.length >= 16), 'every token must be at least 16 characters');
+
+const amqpUrl = z.url({ protocol: /^amqps?$/, message: 'must be an amqp:// or amqps:// URL' });
+const postgresUrl = z.url({ protocol: /^postgres(ql)?$/, message: 'must be a postgres:// URL' });
+
+/** Environment every service shares. Defaults follow the brief: local PostgreSQL and RabbitMQ. */
+export function serviceEnvironmentShape(defaultPort: number) {
+  return {
+    PORT: port.default(defaultPort),
+    HOST: z.string().default('127.0.0.1'),
+    DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/postgres'),
+    AMQP_URL: amqpUrl.default('amqp://guest:guest@127.0.0.1:5672'),
+    /** Prefix for exchange and queue names, so several installations (or test runs) share a broker. */
+    BUS_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'must be lower-case letters, digits, dots and dashes').default('defib'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DEFIB_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    DEFIB_READ_TOKENS: tokenList.optional(),
+    DEFIB_OPEN_READS: booleanString.default(false),
+    BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(10_000),
+  };
+}
+
+export const serviceEnvironmentSchema = z.object(serviceEnvironmentShape(0));
+
+/** The typed view of the shared environment. */
+export interface ServiceConfig {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  amqpUrl: string;
+  busPrefix: string;
+  logLevel: z.output<typeof serviceEnvironmentSchema>['LOG_LEVEL'];
+  auth: { adminToken?: string | undefined; readTokens: readonly string[]; openReads: boolean };
+  bodyLimitBytes: number;
+  shutdownGraceMs: number;
+}
+
+/** Maps the shared variables to their typed view. */
+export function toServiceConfig(env: z.output<typeof serviceEnvironmentSchema>): ServiceConfig {
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    databaseUrl: env.DATABASE_URL,
+    amqpUrl: env.AMQP_URL,
+    busPrefix: env.BUS_PREFIX,
+    logLevel: env.LOG_LEVEL,
+    auth: { adminToken: env.DEFIB_ADMIN_TOKEN, readTokens: env.DEFIB_READ_TOKENS ?? [], openReads: env.DEFIB_OPEN_READS },
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * PostgreSQL through kysely. Each service owns one Postgres schema: its connections use that
+ * schema first on their search path, its migrations are recorded in that schema, and it never
+ * writes another service's tables.
+ */
+import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationResultSet } from 'kysely';
+import pg from 'pg';
+import type { Logger } from './logger.ts';
+import { redactUrl } from './logger.ts';
+
+export interface DatabaseOptions {
+  url: string;
+  /** The Postgres schema this service owns, e.g. `registry`. */
+  schema: string;
+  logger: Logger;
+  poolSize?: number;
+  applicationName?: string;
+}
+
+export interface Database<DB> {
+  readonly db: Kysely<DB>;
+  readonly pool: pg.Pool;
+  readonly schema: string;
+  /** Resolves when a query round-trips; used by readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
+
+export function createDatabase<DB>(options: DatabaseOptions): Database<DB> {
+  if (!SCHEMA_NAME.test(options.schema)) throw new Error(`invalid schema name: ${options.schema}`);
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    application_name: options.applicationName ?? `defib-${options.schema}`,
+    options: `-c search_path=${options.schema},public`,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client that loses its server must not crash the process; the pool replaces it.
+  pool.on('error', (error) => {
+    options.logger.warn({ err: error, database: redactUrl(options.url) }, 'idle database connection failed');
+  });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  let closed = false;
+  return {
+    db,
+    pool,
+    schema: options.schema,
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}
+
+/** Timestamped migrations, keyed by name (`2026-11-25T0400-clouds`); applied in name order. */
+export type Migrations = Record<string, Migration>;
+
+export class MigrationError extends Error {
+  readonly results: MigrationResultSet['results'];
+
+  constructor(schema: string, cause: unknown, results: MigrationResultSet['results']) {
+    const failed = results?.find((result) => result.status === 'Error');
+    super(`migrating schema ${schema} failed${failed ? ` at ${failed.migrationName}` : ''}`, { cause });
+    this.name = 'MigrationError';
+    this.results = results;
+  }
+}
+
+/**
+ * Brings the service's schema up to date. Several processes may call this at once: kysely's
+ * migrator serialises them with a Postgres advisory lock, so each migration runs exactly once.
+ */
+export async function migrateToLatest<DB>(database: Database<DB>, migrations: Migrations, logger: Logger): Promise<void> {
+  await sql`create schema if not exists ${sql.id(database.schema)}`.execute(database.db);
+  const migrator = new Migrator({
+    db: database.db,
+    migrationTableSchema: database.schema,
+    provider: { getMigrations: () => Promise.resolve(migrations) },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  for (const result of results ?? []) {
+    if (result.status === 'Success') logger.info({ migration: result.migrationName }, 'migration applied');
+  }
+  if (error !== undefined) throw new MigrationError(database.schema, error, results);
+}
+
+/** True when the error is Postgres refusing a row because of a unique constraint. */
+export function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
+}
+
+/**
+ * Listens for Postgres notifications on a dedicated connection, reconnecting when it drops.
+ * Returns a function that stops listening.
+ */
+export async function listenForNotifications(
+  pool: pg.Pool,
+  channel: string,
+  onNotify: () => void,
+  logger: Logger,
+): Promise<() => Promise<void>> {
+  let client: pg.PoolClient | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const subscribe = async () => {
+    const connection = await pool.connect();
+    connection.on('notification', (message) => {
+      if (message.channel === channel) onNotify();
+    });
+    connection.on('error', (error) => {
+      logger.warn({ err: error, channel }, 'notification connection failed; resubscribing');
+      connection.release(error);
+      if (client === connection) client = undefined;
+      scheduleRetry();
+    });
+    await connection.query(`listen ${pg.escapeIdentifier(channel)}`);
+    client = connection;
+    // Anything that happened while we were not listening is picked up by the next poll.
+    onNotify();
+  };
+  const scheduleRetry = () => {
+    if (stopped || retry !== undefined) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      subscribe().catch(() => scheduleRetry());
+    }, 1_000);
+  };
+  await subscribe();
+  return async () => {
+    stopped = true;
+    if (retry !== undefined) clearTimeout(retry);
+    const connection = client;
+    client = undefined;
+    if (connection === undefined) return;
+    await connection.query(`unlisten ${pg.escapeIdentifier(channel)}`).catch(() => undefined);
+    connection.release();
+  };
+}

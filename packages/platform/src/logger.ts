@@ -1,0 +1,64 @@
+/**
+ * Structured JSON logging (pino). Every line carries the service name and, when there is one,
+ * the correlation id of the work in progress; known secret-bearing fields are redacted.
+ */
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { currentCorrelationId } from './context.ts';
+
+export type { Logger } from 'pino';
+
+/** Field paths whose values never reach a log line. */
+export const REDACTED_PATHS = [
+  'password',
+  'secret',
+  'token',
+  'authorization',
+  'secretAccessKey',
+  'credentials',
+  '*.password',
+  '*.secret',
+  '*.token',
+  '*.authorization',
+  '*.secretAccessKey',
+  '*.credentials',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'config.databaseUrl',
+  'config.amqpUrl',
+];
+
+export interface LoggerOptions {
+  service: string;
+  level: LevelWithSilent;
+  /** Where lines go; stdout by default. Tests pass a stream to read what was logged. */
+  destination?: pino.DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  return pino(
+    {
+      level: options.level,
+      base: { service: options.service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      mixin() {
+        const correlationId = currentCorrelationId();
+        return correlationId === undefined ? {} : { correlationId };
+      },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    options.destination,
+  );
+}
+
+/** Removes user:password from a URL before it is shown anywhere. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = 'redacted';
+    return parsed.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}

@@ -1,0 +1,3 @@
+export * from './isolation.ts';
+export * from './wait.ts';
+export { answers } from './infrastructure.ts';

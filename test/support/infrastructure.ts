@@ -1,0 +1,77 @@
+/**
+ * Finds PostgreSQL and RabbitMQ for tests, in the order the brief sets: DATABASE_URL / AMQP_URL
+ * when set; else the local defaults when they answer; else throwaway containers when a Docker
+ * engine is available; else a clear message saying what to start.
+ */
+import { connect } from 'node:net';
+
+export interface Infrastructure {
+  databaseUrl: string;
+  amqpUrl: string;
+  /** Stops whatever this run started (containers); a no-op for existing servers. */
+  stop(): Promise<void>;
+}
+
+const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+const LOCAL_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+
+/** Resolves true when something accepts TCP connections at the URL's host and port. */
+export function answers(url: string, defaultPort: number, timeoutMs = 1_000): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname.replace(/^\[|\]$/g, ''), port: port === '' ? defaultPort : Number(port) });
+    const done = (result: boolean) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+async function dockerAvailable(): Promise<boolean> {
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await getContainerRuntimeClient();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function resolveInfrastructure(env: Readonly<Record<string, string | undefined>>): Promise<Infrastructure> {
+  let databaseUrl = env.DATABASE_URL;
+  let amqpUrl = env.AMQP_URL;
+  const stops: (() => Promise<unknown>)[] = [];
+  if (databaseUrl === undefined && (await answers(LOCAL_DATABASE_URL, 5432))) databaseUrl = LOCAL_DATABASE_URL;
+  if (amqpUrl === undefined && (await answers(LOCAL_AMQP_URL, 5672))) amqpUrl = LOCAL_AMQP_URL;
+  if ((databaseUrl === undefined || amqpUrl === undefined) && (await dockerAvailable())) {
+    if (databaseUrl === undefined) {
+      const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+      const container = await new PostgreSqlContainer('postgres:17-alpine').start();
+      databaseUrl = container.getConnectionUri();
+      stops.push(() => container.stop());
+    }
+    if (amqpUrl === undefined) {
+      const { RabbitMQContainer } = await import('@testcontainers/rabbitmq');
+      const container = await new RabbitMQContainer('rabbitmq:3.13-alpine').start();
+      amqpUrl = container.getAmqpUrl();
+      stops.push(() => container.stop());
+    }
+  }
+  if (databaseUrl === undefined || amqpUrl === undefined) {
+    const missing = [
+      databaseUrl === undefined ? 'PostgreSQL (set DATABASE_URL or start it on 127.0.0.1:5432)' : undefined,
+      amqpUrl === undefined ? 'RabbitMQ (set AMQP_URL or start it on 127.0.0.1:5672)' : undefined,
+    ].filter(Boolean);
+    throw new Error(`Defib's tests need ${missing.join(' and ')}; no Docker engine is available to start them.`);
+  }
+  return {
+    databaseUrl,
+    amqpUrl,
+    async stop() {
+      await Promise.allSettled(stops.map((stop) => stop()));
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Per-test-file isolation: a database of its own and a bus prefix of its own, both removed
+ * afterwards, so test files run in parallel and leave the shared servers as they found them.
+ */
+import { randomBytes } from 'node:crypto';
+import amqp from 'amqplib';
+import pg from 'pg';
+import { inject } from 'vitest';
+
+export interface IsolatedDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** Creates an empty database for one test file. */
+export async function createIsolatedDatabase(): Promise<IsolatedDatabase> {
+  const { databaseUrl } = inject('infrastructure');
+  const name = `defib_test_${uniqueSuffix()}`;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: withDatabase(databaseUrl, name),
+    name,
+    async drop() {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+export interface IsolatedBus {
+  url: string;
+  prefix: string;
+  /** Deletes the exchanges and queues this prefix declared. */
+  cleanUp(names: { exchanges: string[]; queues: string[] }): Promise<void>;
+}
+
+/** A bus prefix for one test file. */
+export function createIsolatedBus(): IsolatedBus {
+  const { amqpUrl } = inject('infrastructure');
+  return {
+    url: amqpUrl,
+    prefix: `test-${uniqueSuffix()}`,
+    async cleanUp({ exchanges, queues }) {
+      const connection = await amqp.connect(amqpUrl);
+      try {
+        for (const queue of queues) {
+          const channel = await connection.createChannel();
+          channel.on('error', () => undefined);
+          await channel.deleteQueue(queue).catch(() => undefined);
+          await channel.close().catch(() => undefined);
+        }
+        for (const exchange of exchanges) {
+          const channel = await connection.createChannel();
+          channel.on('error', () => undefined);
+          await channel.deleteExchange(exchange).catch(() => undefined);
+          await channel.close().catch(() => undefined);
+        }
+      } finally {
+        await connection.close();
+      }
+    },
+  };
+}
