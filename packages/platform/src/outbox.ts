@@ -71,13 +71,14 @@ function channelFor(schema: string): string {
 }
 
 /** Writes events in the caller's transaction and wakes the relay once it commits. */
-export async function enqueueEvents(trx: Transaction<PlatformTables>, schema: string, events: readonly OutboxEvent[]): Promise<void> {
+export async function enqueueEvents<DB extends PlatformTables>(trx: Transaction<DB>, schema: string, events: readonly OutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await trx
+  const outbox = trx as unknown as Transaction<PlatformTables>;
+  await outbox
     .insertInto('outbox')
     .values(events.map((event) => ({ id: event.id, type: event.type, event: JSON.stringify(event) })))
     .execute();
-  await sql`select pg_notify(${channelFor(schema)}, '')`.execute(trx);
+  await sql`select pg_notify(${channelFor(schema)}, '')`.execute(outbox);
 }
 
 export interface OutboxRelayOptions {

@@ -1,0 +1,13 @@
+/**
+ * @defib/contracts: everything two parts of Defib must agree on, defined once — the manifest, cloud
+ * registrations, the domain-event catalogue and the in-guest agent protocol — with the validators
+ * both sides use.
+ */
+export * from './address.ts';
+export * from './agent-protocol.ts';
+export * from './cloud.ts';
+export * from './contract-violation.ts';
+export * from './duration.ts';
+export * from './events.ts';
+export * from './manifest.ts';
+export * from './name.ts';

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ConfigError, loadConfig, serviceEnvironmentShape, toServiceConfig } from './config.ts';
+
+const schema = z.object({
+  ...serviceEnvironmentShape(7101),
+  DEFIB_SECRET_KEY: z.string().length(44, 'must be 32 bytes, base64-encoded'),
+});
+
+function load(env: Record<string, string | undefined>) {
+  return loadConfig(schema, env);
+}
+
+describe('config loading', () => {
+  it('applies the defaults the brief sets for a service', () => {
+    const config = toServiceConfig(load({ DEFIB_SECRET_KEY: 'k'.repeat(44) }));
+    expect(config).toMatchObject({
+      port: 7101,
+      host: '127.0.0.1',
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
+      busPrefix: 'defib',
+      logLevel: 'info',
+      auth: { adminToken: undefined, readTokens: [], openReads: false },
+    });
+  });
+
+  it('reads every variable it knows', () => {
+    const config = toServiceConfig(
+      load({
+        PORT: '9000',
+        DATABASE_URL: 'postgresql://defib@db:5432/defib',
+        AMQP_URL: 'amqps://u:p@broker/vhost',
+        DEFIB_ADMIN_TOKEN: 'admin-token-0123456789',
+        DEFIB_READ_TOKENS: 'reader-token-0123456789, second-reader-token-01',
+        DEFIB_OPEN_READS: 'true',
+        DEFIB_SECRET_KEY: 'k'.repeat(44),
+      }),
+    );
+    expect(config.port).toBe(9000);
+    expect(config.auth).toEqual({ adminToken: 'admin-token-0123456789', readTokens: ['reader-token-0123456789', 'second-reader-token-01'], openReads: true });
+  });
+
+  it('reports every bad or missing variable in one error', () => {
+    let caught: unknown;
+    try {
+      load({ PORT: 'eighty', DATABASE_URL: 'mysql://x', AMQP_URL: 'http://broker', DEFIB_OPEN_READS: 'perhaps', DEFIB_ADMIN_TOKEN: 'short' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems;
+    expect(problems.map((problem) => problem.variable).sort()).toEqual(['AMQP_URL', 'DATABASE_URL', 'DEFIB_ADMIN_TOKEN', 'DEFIB_OPEN_READS', 'DEFIB_SECRET_KEY', 'PORT']);
+    expect(problems.find((problem) => problem.variable === 'DEFIB_SECRET_KEY')?.message).toBe('is required');
+    expect((caught as ConfigError).message).toContain('PORT:');
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(load({ PORT: '', DEFIB_SECRET_KEY: 'k'.repeat(44) }).PORT).toBe(7101);
+  });
+
+  it('never echoes a bad secret value in its error', () => {
+    expect(() => load({ DEFIB_ADMIN_TOKEN: 'tiny-secret' })).toThrow(ConfigError);
+    try {
+      load({ DEFIB_ADMIN_TOKEN: 'tiny-secret' });
+    } catch (error) {
+      expect((error as Error).message).not.toContain('tiny-secret');
+    }
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * Bearer-token access control. The admin token may read and write; read tokens may only read;
+ * `openReads` lets read routes be called without a token. With no admin token configured every
+ * write is refused — a service is never writable by accident. Tokens are compared in constant
+ * time (over SHA-256 digests, so lengths leak nothing either) and never logged or echoed.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ServiceConfig } from '../config.ts';
+import { AppError } from './errors.ts';
+
+/** Who may call a route: anyone, a reader (or anyone, with open reads), or the admin. */
+export type RouteScope = 'public' | 'read' | 'write';
+
+/** Who is calling. */
+export type Principal = 'admin' | 'reader' | 'anonymous';
+
+/** What a handler learns about its caller. */
+export interface AuthContext {
+  readonly principal: Principal;
+  readonly canWrite: boolean;
+}
+
+export type AuthSettings = ServiceConfig['auth'];
+
+export interface Authenticator {
+  /** The caller's context for a route of `scope`; throws a 401 or 403 `AppError` when refused. */
+  authorize(authorizationHeader: string | undefined, scope: RouteScope): AuthContext;
+}
+
+const ANONYMOUS: AuthContext = { principal: 'anonymous', canWrite: false };
+const READER: AuthContext = { principal: 'reader', canWrite: false };
+const ADMIN: AuthContext = { principal: 'admin', canWrite: true };
+
+export function createAuthenticator(settings: AuthSettings): Authenticator {
+  const adminDigest = settings.adminToken === undefined || settings.adminToken === '' ? undefined : digest(settings.adminToken);
+  const readDigests = settings.readTokens.filter((token) => token !== '').map(digest);
+  const anyToken = adminDigest !== undefined || readDigests.length > 0;
+
+  const identify = (token: string): AuthContext | undefined => {
+    const presented = digest(token);
+    const isAdmin = adminDigest !== undefined && timingSafeEqual(presented, adminDigest);
+    // Compare against every read token, without stopping early, so timing says nothing about which.
+    let isReader = false;
+    for (const candidate of readDigests) isReader = timingSafeEqual(presented, candidate) || isReader;
+    if (isAdmin) return ADMIN;
+    return isReader ? READER : undefined;
+  };
+
+  return {
+    authorize(authorizationHeader, scope) {
+      const token = bearerToken(authorizationHeader);
+      switch (scope) {
+        case 'public':
+          return (token === undefined ? undefined : identify(token)) ?? ANONYMOUS;
+        case 'read': {
+          if (token === undefined) {
+            if (settings.openReads) return ANONYMOUS;
+            throw AppError.unauthorized(
+              anyToken
+                ? 'a bearer token is required'
+                : 'a bearer token is required, and none is configured (set DEFIB_ADMIN_TOKEN or DEFIB_READ_TOKENS)',
+            );
+          }
+          const caller = identify(token);
+          if (caller === undefined) throw AppError.unauthorized('the bearer token is not valid', 'invalid_token');
+          return caller;
+        }
+        case 'write': {
+          if (adminDigest === undefined) {
+            throw AppError.unauthorized('write access is disabled: no admin token is configured (set DEFIB_ADMIN_TOKEN)');
+          }
+          if (token === undefined) throw AppError.unauthorized('a bearer token with write access is required');
+          const caller = identify(token);
+          if (caller === undefined) throw AppError.unauthorized('the bearer token is not valid', 'invalid_token');
+          if (!caller.canWrite) throw AppError.forbidden('this token may only read', true);
+          return caller;
+        }
+      }
+    },
+  };
+}
+
+/**
+ * The token of an `Authorization: Bearer <token>` header; `undefined` when there is no header.
+ * Any other scheme or shape is a 401 `invalid_request`.
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
+  const match = /^Bearer +(\S+) *$/i.exec(header);
+  if (match?.[1] === undefined) {
+    throw AppError.unauthorized('the Authorization header must be "Bearer <token>"', 'invalid_request');
+  }
+  return match[1];
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}

@@ -1,0 +1,84 @@
+/**
+ * Cloud registrations: stored with their credentials sealed, announced without them, and never
+ * removed while a deployable uses them.
+ */
+import { createDomainEvent, toPublicCloud, type CloudRegistration, type PublicCloud } from '@defib/contracts';
+import { AppError, enqueueEvents } from '@defib/platform';
+import type { Kysely } from 'kysely';
+import { cloudRepository } from './cloud.repository.ts';
+import type { SecretBox } from './secret-box.ts';
+import type { CloudRow, RegistryTables } from './tables.ts';
+
+export const REGISTRY_SCHEMA = 'registry';
+
+function sealedFor(name: string): string {
+  return `cloud:${name}`;
+}
+
+export function endpointOf(registration: CloudRegistration): string {
+  return registration.provider === 'openstack' ? registration.authUrl : registration.endpoint;
+}
+
+export interface CloudCatalogue {
+  register(name: string, registration: CloudRegistration, correlationId: string): Promise<{ cloud: PublicCloud; created: boolean }>;
+  get(name: string): Promise<PublicCloud>;
+  list(): Promise<PublicCloud[]>;
+  remove(name: string, correlationId: string): Promise<void>;
+  /** The full registration with credentials, for the services that talk to the cloud. */
+  registration(name: string): Promise<CloudRegistration>;
+}
+
+export function createCloudCatalogue(db: Kysely<RegistryTables>, secrets: SecretBox): CloudCatalogue {
+  const open = (row: CloudRow): CloudRegistration =>
+    ({ ...row.settings, provider: row.provider, credentials: JSON.parse(secrets.open(row.sealed_credentials, sealedFor(row.name))) as unknown }) as CloudRegistration;
+
+  return {
+    async register(name, registration, correlationId) {
+      const { credentials, ...settings } = registration;
+      return db.transaction().execute(async (trx) => {
+        const { created } = await cloudRepository.upsert(trx, {
+          name,
+          provider: registration.provider,
+          settings: JSON.stringify(settings),
+          sealed_credentials: secrets.seal(JSON.stringify(credentials), sealedFor(name)),
+        });
+        const event = createDomainEvent('cloud.registered', {
+          subject: { cloud: name },
+          data: { provider: registration.provider, region: registration.region, endpoint: endpointOf(registration), created },
+          correlationId,
+        });
+        await enqueueEvents(trx, REGISTRY_SCHEMA, [event]);
+        return { cloud: toPublicCloud(name, registration), created };
+      });
+    },
+
+    async get(name) {
+      const row = await cloudRepository.find(db, name);
+      if (row === undefined) throw AppError.notFound('cloud', name);
+      return toPublicCloud(name, open(row));
+    },
+
+    async list() {
+      const rows = await cloudRepository.list(db);
+      return rows.map((row) => toPublicCloud(row.name, open(row)));
+    },
+
+    async remove(name, correlationId) {
+      await db.transaction().execute(async (trx) => {
+        const row = await cloudRepository.findForUpdate(trx, name);
+        if (row === undefined) throw AppError.notFound('cloud', name);
+        const users = await cloudRepository.deployablesUsing(trx, name);
+        if (users.length > 0) throw AppError.conflict(`cloud ${name} is used by deployables: ${users.join(', ')}`);
+        await cloudRepository.remove(trx, name);
+        const event = createDomainEvent('cloud.removed', { subject: { cloud: name }, data: { provider: row.provider }, correlationId });
+        await enqueueEvents(trx, REGISTRY_SCHEMA, [event]);
+      });
+    },
+
+    async registration(name) {
+      const row = await cloudRepository.find(db, name);
+      if (row === undefined) throw AppError.notFound('cloud', name);
+      return open(row);
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * The registry's composition root: kernel (database, bus, outbox, HTTP) → repositories and
+ * catalogues → routes and the status projection's consumer.
+ */
+import { validateManifest, type DomainEvent, type Manifest } from '@defib/contracts';
+import { consumeDomainEvents, createServiceKernel, type Logger } from '@defib/platform';
+import { createCloudCatalogue } from './clouds.ts';
+import type { RegistryConfig } from './config.ts';
+import { createDeployableCatalogue } from './deployables.ts';
+import { registryMigrations } from './migrations.ts';
+import { registryRoutes } from './routes.ts';
+import { SecretBox } from './secret-box.ts';
+import { readStatus, statusProjectionHandlers } from './status-projection.ts';
+import type { RegistryTables } from './tables.ts';
+
+export const REGISTRY_VERSION = '0.1.0';
+
+export interface RegistryServiceOptions {
+  logger?: Logger;
+  /** Off to stand in for a process that dies between commit and publish. */
+  relayOutbox?: boolean;
+  /** Called after each consumed event is projected (tests wait on it). */
+  onProjected?: (event: DomainEvent) => void;
+}
+
+function parseStoredManifest(stored: unknown): Manifest {
+  const result = validateManifest(stored);
+  if (!result.ok) throw new Error(`stored manifest no longer validates: ${result.issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}`);
+  return result.manifest;
+}
+
+export function createRegistryService(config: RegistryConfig, options: RegistryServiceOptions = {}) {
+  const kernel = createServiceKernel<RegistryTables>({
+    name: 'registry',
+    version: REGISTRY_VERSION,
+    config,
+    migrations: registryMigrations,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.relayOutbox === undefined ? {} : { relayOutbox: options.relayOutbox }),
+  });
+  const { db } = kernel.database;
+  const clouds = createCloudCatalogue(db, SecretBox.fromBase64(config.secretKey));
+  const deployables = createDeployableCatalogue(db, parseStoredManifest);
+  const routes = registryRoutes({
+    clouds,
+    deployables,
+    async status(name, recentLimit) {
+      return readStatus(db, await deployables.get(name), recentLimit);
+    },
+  });
+
+  return {
+    kernel,
+    clouds,
+    deployables,
+    start: () =>
+      kernel.start({
+        routes,
+        openapi: { title: 'Defib registry', description: 'Clouds, deployables and their observed status.' },
+        subscribe: () =>
+          consumeDomainEvents(kernel.bus, {
+            consumer: 'registry',
+            handlers: statusProjectionHandlers(db, options.onProjected),
+            logger: kernel.logger,
+          }),
+      }),
+    stop: () => kernel.stop(),
+  };
+}
+
+export type RegistryService = ReturnType<typeof createRegistryService>;

@@ -1,0 +1,214 @@
+/** The registry's HTTP API under /v1. */
+import { cloudRegistrationSchema, publicCloudSchema, validateManifest, type Manifest } from '@defib/contracts';
+import { AppError, defineRoute, type BodyParser, type Route } from '@defib/platform';
+import { z } from 'zod';
+import type { CloudCatalogue } from './clouds.ts';
+import type { DeployableCatalogue } from './deployables.ts';
+import type { DeployableStatus } from './status-projection.ts';
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const NAME_MESSAGE = 'must start with a lower-case letter and hold only lower-case letters, digits and dashes (at most 63)';
+const nameParams = z.strictObject({ name: z.string().regex(NAME, NAME_MESSAGE) });
+
+/** A manifest as the body of `PUT /v1/deployables/{name}`: the parsed manifest and what the user wrote. */
+interface ManifestBody {
+  manifest: Manifest;
+  written: unknown;
+}
+
+const manifestBody: BodyParser<ManifestBody> = {
+  parse(raw) {
+    const result = validateManifest(raw);
+    if (!result.ok) throw AppError.validation(result.issues, 'the manifest is not valid');
+    return { manifest: result.manifest, written: raw };
+  },
+  jsonSchema: { type: 'object', description: 'A deployable manifest (apiVersion defib/v1, kind Deployable); see the README.' },
+};
+
+const deployableSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  cloud: z.string(),
+  version: z.int(),
+  desiredState: z.enum(['running', 'stopped']),
+  manifest: z.unknown(),
+  assemblies: z.array(z.object({ id: z.uuid(), name: z.string(), resources: z.array(z.object({ id: z.uuid(), name: z.string() })) })),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const listQuery = z.strictObject({
+  cloud: z.string().regex(NAME, NAME_MESSAGE).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().regex(NAME, 'must be the nextCursor of a previous page').optional(),
+});
+
+const problem = (description: string) => ({ description });
+
+/** `POST /v1/deployables/{name}/start` and `/stop`: record the desired state; recovery acts on it. */
+function desiredStateRoute(action: 'start' | 'stop', deployables: DeployableCatalogue): Route {
+  return defineRoute({
+    method: 'post',
+    path: `/v1/deployables/:name/${action}`,
+    operationId: `${action}Deployable`,
+    summary: `Ask for a deployable to ${action === 'start' ? 'run' : 'stop'}`,
+    tags: ['deployables'],
+    scope: 'write',
+    params: nameParams,
+    responses: { 202: { description: 'Desired state recorded', schema: deployableSchema }, 404: problem('No such deployable') },
+    async handler({ params, correlationId }) {
+      const { deployable } = await deployables[action](params.name, correlationId);
+      return { status: 202, body: deployable };
+    },
+  });
+}
+
+export interface RegistryRouteDependencies {
+  clouds: CloudCatalogue;
+  deployables: DeployableCatalogue;
+  status: (name: string, recentLimit: number) => Promise<DeployableStatus>;
+}
+
+export function registryRoutes({ clouds, deployables, status }: RegistryRouteDependencies): Route[] {
+  return [
+    defineRoute({
+      method: 'put',
+      path: '/v1/clouds/:name',
+      operationId: 'putCloud',
+      summary: 'Register a cloud, or replace its registration',
+      tags: ['clouds'],
+      scope: 'write',
+      params: nameParams,
+      body: cloudRegistrationSchema,
+      responses: { 200: { description: 'Replaced', schema: publicCloudSchema }, 201: { description: 'Registered', schema: publicCloudSchema }, 400: problem('Invalid registration') },
+      async handler({ params, body, correlationId }) {
+        const { cloud, created } = await clouds.register(params.name, body, correlationId);
+        return { status: created ? 201 : 200, body: cloud };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/clouds',
+      operationId: 'listClouds',
+      summary: 'List registered clouds (never their credentials)',
+      tags: ['clouds'],
+      scope: 'read',
+      responses: { 200: { description: 'The clouds', schema: z.object({ items: z.array(publicCloudSchema) }) } },
+      async handler() {
+        return { status: 200, body: { items: await clouds.list() } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/clouds/:name',
+      operationId: 'getCloud',
+      summary: 'Show one registered cloud (never its credentials)',
+      tags: ['clouds'],
+      scope: 'read',
+      params: nameParams,
+      responses: { 200: { description: 'The cloud', schema: publicCloudSchema }, 404: problem('No such cloud') },
+      async handler({ params }) {
+        return { status: 200, body: await clouds.get(params.name) };
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/v1/clouds/:name',
+      operationId: 'deleteCloud',
+      summary: 'Remove a cloud registration; refused while deployables use it',
+      tags: ['clouds'],
+      scope: 'write',
+      params: nameParams,
+      responses: { 204: { description: 'Removed' }, 404: problem('No such cloud'), 409: problem('Deployables use this cloud') },
+      async handler({ params, correlationId }) {
+        await clouds.remove(params.name, correlationId);
+        return { status: 204 };
+      },
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/v1/deployables/:name',
+      operationId: 'applyDeployable',
+      summary: 'Apply a deployable manifest (JSON or YAML); idempotent',
+      description: 'Stores the manifest. Applying the same manifest again changes nothing; a changed manifest gets the next version.',
+      tags: ['deployables'],
+      scope: 'write',
+      params: nameParams,
+      body: manifestBody,
+      bodyFormats: ['json', 'yaml'],
+      responses: {
+        200: { description: 'Updated or unchanged', schema: deployableSchema },
+        201: { description: 'Created', schema: deployableSchema },
+        400: problem('Invalid manifest; every issue is named'),
+      },
+      async handler({ params, body, correlationId }) {
+        if (body.manifest.name !== params.name) {
+          throw AppError.validation([{ path: 'name', message: `must match the name in the path (${params.name})` }]);
+        }
+        const { deployable, outcome } = await deployables.apply(params.name, body.manifest, body.written, correlationId);
+        return { status: outcome === 'created' ? 201 : 200, body: deployable, headers: { 'Defib-Apply-Outcome': outcome } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/deployables',
+      operationId: 'listDeployables',
+      summary: 'List deployables by name, a page at a time',
+      tags: ['deployables'],
+      scope: 'read',
+      query: listQuery,
+      responses: { 200: { description: 'A page', schema: z.object({ items: z.array(deployableSchema), nextCursor: z.string().nullable() }) } },
+      async handler({ query }) {
+        const items = await deployables.list({ cloud: query.cloud, after: query.cursor, limit: query.limit + 1 });
+        const page = items.slice(0, query.limit);
+        const nextCursor = items.length > query.limit ? (page.at(-1)?.name ?? null) : null;
+        return { status: 200, body: { items: page, nextCursor } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/deployables/:name',
+      operationId: 'getDeployable',
+      summary: 'Show one deployable with its manifest and ids',
+      tags: ['deployables'],
+      scope: 'read',
+      params: nameParams,
+      responses: { 200: { description: 'The deployable', schema: deployableSchema }, 404: problem('No such deployable') },
+      async handler({ params }) {
+        return { status: 200, body: await deployables.get(params.name) };
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/v1/deployables/:name',
+      operationId: 'deleteDeployable',
+      summary: 'Delete a deployable; refused while it should run unless forced',
+      tags: ['deployables'],
+      scope: 'write',
+      params: nameParams,
+      query: z.strictObject({ force: z.enum(['true', 'false']).default('false').transform((value) => value === 'true') }),
+      responses: { 204: { description: 'Deleted' }, 404: problem('No such deployable'), 409: problem('Running; stop it first or force') },
+      async handler({ params, query, correlationId }) {
+        await deployables.remove(params.name, { force: query.force }, correlationId);
+        return { status: 204 };
+      },
+    }),
+    desiredStateRoute('start', deployables),
+    desiredStateRoute('stop', deployables),
+    defineRoute({
+      method: 'get',
+      path: '/v1/deployables/:name/status',
+      operationId: 'getDeployableStatus',
+      summary: 'Desired and observed state of a deployable, its assemblies and resources',
+      description: 'A projection of the events the monitor and recovery publish: instance ids, addresses, open incidents and recent events.',
+      tags: ['deployables'],
+      scope: 'read',
+      params: nameParams,
+      query: z.strictObject({ events: z.coerce.number().int().min(0).max(50).default(20) }),
+      responses: { 200: { description: 'The status' }, 404: problem('No such deployable') },
+      async handler({ params, query }) {
+        return { status: 200, body: await status(params.name, query.events) };
+      },
+    }),
+  ];
+}

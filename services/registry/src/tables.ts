@@ -1,0 +1,116 @@
+/**
+ * The registry's tables, typed once. The registry owns the `registry` schema: the user's
+ * desired configuration (clouds, deployables, assemblies, resources) and the observed-status
+ * projection it builds from other services' events.
+ */
+import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
+import type { PlatformTables } from '@defib/platform';
+
+type CreatedAt = ColumnType<Date, never, never>;
+type Timestamp = ColumnType<Date, Date | undefined, Date>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface CloudTable {
+  name: string;
+  provider: 'openstack' | 'ec2';
+  /** Everything but the credentials, as registered. */
+  settings: Json<Record<string, unknown>>;
+  /** The credentials, sealed by the secret box. */
+  sealed_credentials: string;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface DeployableTable {
+  id: string;
+  name: string;
+  cloud: string;
+  version: number;
+  /** sha-256 of the canonical parsed manifest; an apply with the same digest changes nothing. */
+  digest: string;
+  /** The manifest as the user wrote it (parsed from JSON or YAML). */
+  manifest: Json<unknown>;
+  desired_state: 'running' | 'stopped';
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface AssemblyTable {
+  id: string;
+  deployable_id: string;
+  name: string;
+}
+
+export interface ResourceTable {
+  id: string;
+  assembly_id: string;
+  name: string;
+}
+
+export interface DeployableStatusTable {
+  deployable_id: string;
+  state: string;
+  reason: string | null;
+  changed_at: Date;
+}
+
+export interface AssemblyStatusTable {
+  assembly_id: string;
+  state: string;
+  instance_id: string | null;
+  addresses: Json<unknown[]>;
+  reason: string | null;
+  changed_at: Date;
+}
+
+export interface ResourceStatusTable {
+  resource_id: string;
+  state: string;
+  reason: string | null;
+  changed_at: Date;
+}
+
+export interface IncidentTable {
+  id: string;
+  deployable_id: string;
+  assembly_id: string | null;
+  resource_id: string | null;
+  level: string;
+  trigger: string;
+  step: string | null;
+  status: 'open' | 'resolved';
+  outcome: string | null;
+  opened_at: Date;
+  updated_at: Date;
+}
+
+export interface RecentEventTable {
+  event_id: string;
+  deployable_id: string;
+  type: string;
+  occurred_at: Date;
+  reason: string | null;
+  subject: Json<Record<string, unknown>>;
+  data: Json<unknown>;
+}
+
+export interface RegistryTables extends PlatformTables {
+  clouds: CloudTable;
+  deployables: DeployableTable;
+  assemblies: AssemblyTable;
+  resources: ResourceTable;
+  deployable_status: DeployableStatusTable;
+  assembly_status: AssemblyStatusTable;
+  resource_status: ResourceStatusTable;
+  incidents: IncidentTable;
+  recent_events: RecentEventTable;
+}
+
+export type CloudRow = Selectable<CloudTable>;
+export type NewCloud = Insertable<CloudTable>;
+export type DeployableRow = Selectable<DeployableTable>;
+export type NewDeployable = Insertable<DeployableTable>;
+export type DeployableUpdate = Updateable<DeployableTable>;
+export type AssemblyRow = Selectable<AssemblyTable>;
+export type ResourceRow = Selectable<ResourceTable>;
+export type IncidentRow = Selectable<IncidentTable>;
