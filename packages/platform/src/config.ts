@@ -24,10 +24,10 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Environment): z.
   const result = schema.safeParse(present);
   if (result.success) return result.data;
   throw new ConfigError(
-    result.error.issues.map((issue) => ({
-      variable: issue.path.length > 0 ? issue.path.map(String).join('.') : '(environment)',
-      message: issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message,
-    })),
+    result.error.issues.map((issue) => {
+      const variable = issue.path.length > 0 ? issue.path.map(String).join('.') : '(environment)';
+      return { variable, message: issue.code === 'invalid_type' && present[variable] === undefined ? 'is required' : issue.message };
+    }),
   );
 }
 
@@ -40,7 +40,8 @@ const booleanString = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
-const port = z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535);
+const PORT_MESSAGE = 'must be a port number (0-65535)';
+const port = z.string().regex(/^\d{1,5}$/, PORT_MESSAGE).transform(Number).pipe(z.number().max(65535, PORT_MESSAGE));
 
 const tokenList = z
   .string()
@@ -63,7 +64,7 @@ export function serviceEnvironmentShape(defaultPort: number) {
     DEFIB_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     DEFIB_READ_TOKENS: tokenList.optional(),
     DEFIB_OPEN_READS: booleanString.default(false),
-    BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+    BODY_LIMIT_BYTES: z.coerce.number().int('must be a whole number of bytes').positive().default(1_048_576),
     SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(10_000),
   };
 }

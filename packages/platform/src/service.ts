@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Bus } from './bus.ts';
-import type { ServiceConfig } from './config.ts';
+import { ConfigError, type ServiceConfig } from './config.ts';
 import { createDatabase, listenForNotifications, migrateToLatest, type Database, type Migrations } from './database.ts';
 import { createHttpApp, startHttpServer, type Route, type RunningHttpServer } from './http/index.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -109,8 +109,23 @@ export function createServiceKernel<DB extends PlatformTables>(options: ServiceK
   };
 }
 
-/** Runs a service until SIGTERM/SIGINT, then stops it gracefully; exits non-zero if start fails. */
-export function runUntilSignalled(service: { start(): Promise<unknown>; stop(): Promise<void> }, logger: Logger): void {
+/**
+ * The body of every service's `main.ts`: builds the service (a bad environment is reported, every
+ * variable at once, and the process exits 2), runs it until SIGTERM/SIGINT, then stops it
+ * gracefully; exits 1 if start-up fails.
+ */
+export function runService(build: () => { service: { start(): Promise<unknown>; stop(): Promise<void> }; logger: Logger }): void {
+  let built: ReturnType<typeof build>;
+  try {
+    built = build();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const { service, logger } = built;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
