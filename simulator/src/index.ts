@@ -1,0 +1,20 @@
+/** The cloud simulator: OpenStack (Keystone, Nova, Glance) and EC2 APIs over simulated clouds. */
+export { createSimulator } from './simulator.ts';
+export type { Simulator, SimulatorOptions } from './simulator.ts';
+export { ManualClock, RealClock } from './clock.ts';
+export type { Clock, ScheduledTask } from './clock.ts';
+export { SeededRandom } from './random.ts';
+export { Cloud } from './cloud/cloud.ts';
+export type { ApiGate, ApiRejection, CreateVmRequest, FloatingAddress, Image, Network, OperationOutcome } from './cloud/cloud.ts';
+export { defaultClouds, defaultTimings, resolveCloudConfig } from './cloud/cloud-config.ts';
+export type { CloudConfig, CloudConfigInput, FlavorConfig, ImageConfig, LifecycleTimings, NetworkConfig, Provider, RateLimitConfig, ZoneConfig } from './cloud/cloud-config.ts';
+export { CloudError } from './cloud/cloud-error.ts';
+export type { CloudErrorDetail } from './cloud/cloud-error.ts';
+export type { LifecycleState, Operation, Phase } from './cloud/lifecycle.ts';
+export { isGuestRunning } from './cloud/lifecycle.ts';
+export { novaState } from './cloud/nova-state.ts';
+export type { NovaState, NovaStatus } from './cloud/nova-state.ts';
+export { ec2State } from './cloud/ec2-state.ts';
+export type { Ec2InstanceState, Ec2StateName } from './cloud/ec2-state.ts';
+export type { CloudEvent, CloudListener, Vm, VmAddress, VmTag } from './cloud/vm.ts';
+export type { UserConfig } from './openstack/identity.ts';
