@@ -2,7 +2,7 @@
 import { loadConfig, serviceEnvironmentShape, toServiceConfig, type Environment, type ServiceConfig } from '@defib/platform';
 import { z } from 'zod';
 
-const registryEnvironmentSchema = z.object({
+export const registryEnvironmentSchema = z.object({
   ...serviceEnvironmentShape(7101),
   /** 32 random bytes, base64: encrypts cloud credentials at rest. `openssl rand -base64 32` makes one. */
   DEFIB_SECRET_KEY: z

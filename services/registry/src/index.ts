@@ -1,2 +1,2 @@
 export { createRegistryService, type RegistryService, type RegistryServiceOptions } from './registry-service.ts';
-export { loadRegistryConfig, type RegistryConfig } from './config.ts';
+export { loadRegistryConfig, registryEnvironmentSchema, type RegistryConfig } from './config.ts';

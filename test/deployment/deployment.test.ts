@@ -1,0 +1,108 @@
+/**
+ * Keeps docker-compose.yml and the Dockerfile honest without a Docker engine: they are parsed and
+ * checked against the services' real configuration schemas, ports and entry points.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { registryEnvironmentSchema } from '@defib/registry';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { z } from 'zod';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; args?: Record<string, string> };
+  environment?: Record<string, string>;
+  ports?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+}
+
+const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+const dockerfile = readFileSync(`${root}Dockerfile`, 'utf8');
+
+/** Each Defib part in the compose file, with the schema its config loader really uses and its default port. */
+const parts: { name: string; dir: string; schema: z.ZodObject; port: number }[] = [{ name: 'registry', dir: 'services/registry', schema: registryEnvironmentSchema, port: 7101 }];
+
+function requiredVariables(schema: z.ZodObject): string[] {
+  return Object.entries(schema.shape)
+    .filter(([, field]) => !(field as z.ZodType).safeParse(undefined).success)
+    .map(([name]) => name);
+}
+
+describe('deployment files', () => {
+  it('runs every service with PostgreSQL and RabbitMQ healthy first', () => {
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgres', 'rabbitmq', ...parts.map((part) => part.name)]));
+    for (const part of parts) {
+      const service = compose.services[part.name];
+      expect(service?.depends_on, part.name).toEqual({ postgres: { condition: 'service_healthy' }, rabbitmq: { condition: 'service_healthy' } });
+    }
+  });
+
+  for (const part of parts) {
+    describe(part.name, () => {
+      const service = compose.services[part.name] ?? {};
+      const environment = service.environment ?? {};
+
+      it('builds the image of its own workspace, whose entry point exists', () => {
+        expect(service.build?.args?.SERVICE_DIR).toBe(part.dir);
+        expect(existsSync(`${root}${part.dir}/src/main.ts`)).toBe(true);
+      });
+
+      it('sets only variables its configuration knows, and every one it requires', () => {
+        const known = Object.keys(part.schema.shape);
+        expect(Object.keys(environment).filter((variable) => !known.includes(variable))).toEqual([]);
+        expect(requiredVariables(part.schema).filter((variable) => !(variable in environment))).toEqual([]);
+      });
+
+      it('listens on all interfaces on its own port, published and health-checked', () => {
+        expect(environment.HOST).toBe('0.0.0.0');
+        expect(Number(environment.PORT)).toBe(part.port);
+        expect((part.schema.shape.PORT as z.ZodType | undefined)?.parse(undefined)).toBe(part.port);
+        expect(service.ports).toContain(`${part.port}:${part.port}`);
+        expect(service.healthcheck?.test.join(' ')).toContain(`127.0.0.1:${part.port}/readyz`);
+      });
+
+      it('points at the compose PostgreSQL and RabbitMQ with URLs its configuration accepts', () => {
+        const database = new URL(environment.DATABASE_URL ?? '');
+        const broker = new URL(environment.AMQP_URL ?? '');
+        expect(database.hostname).toBe('postgres');
+        expect(broker.hostname).toBe('rabbitmq');
+        const postgres = compose.services.postgres?.environment ?? {};
+        expect(database.username).toBe(postgres.POSTGRES_USER);
+        expect(database.pathname).toBe(`/${postgres.POSTGRES_DB}`);
+        expect(broker.username).toBe(compose.services.rabbitmq?.environment?.RABBITMQ_DEFAULT_USER);
+        const sample = Object.fromEntries(
+          Object.entries(environment).map(([variable, value]) => [variable, value.startsWith('${') ? sampleSecret(variable) : value]),
+        );
+        expect(part.schema.safeParse(sample).error?.issues ?? []).toEqual([]);
+      });
+
+      it('never bakes a secret into the compose file', () => {
+        for (const variable of ['DEFIB_ADMIN_TOKEN', 'DEFIB_SECRET_KEY']) {
+          if (variable in environment) expect(environment[variable]).toMatch(/^\$\{[A-Z_]+:\?/);
+        }
+      });
+    });
+  }
+
+  it('copies the manifest of every workspace package, so a frozen install works in the image', () => {
+    const workspaces = [
+      ...readdirSync(`${root}packages`).map((name) => `packages/${name}`),
+      ...readdirSync(`${root}services`).map((name) => `services/${name}`),
+      'simulator',
+      'test',
+    ].filter((dir) => existsSync(`${root}${dir}/package.json`));
+    for (const dir of workspaces) expect(dockerfile, dir).toContain(`COPY ${dir}/package.json ${dir}/`);
+    expect(dockerfile).toMatch(/^FROM node:24/m);
+    expect(dockerfile).toContain('pnpm install --frozen-lockfile --prod');
+    const packageJson = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { packageManager: string };
+    expect(dockerfile).toContain(`pnpm@${packageJson.packageManager.replace('pnpm@', '')}`);
+  });
+});
+
+function sampleSecret(variable: string): string {
+  return variable === 'DEFIB_SECRET_KEY' ? Buffer.alloc(32, 7).toString('base64') : variable === 'DEFIB_OPEN_READS' ? 'false' : 'sample-token-0123456789';
+}
