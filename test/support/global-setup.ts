@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { resolveInfrastructure, type Infrastructure } from './infrastructure.ts';
+import { dropAbandonedDatabases } from './abandoned.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,6 +12,7 @@ let infrastructure: Infrastructure | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   infrastructure = await resolveInfrastructure(process.env);
+  await dropAbandonedDatabases(infrastructure.databaseUrl);
   project.provide('infrastructure', { databaseUrl: infrastructure.databaseUrl, amqpUrl: infrastructure.amqpUrl });
 }
 

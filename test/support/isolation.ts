@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { TEST_DATABASE_PREFIX } from './abandoned.ts';
 
 export interface IsolatedDatabase {
   url: string;
@@ -26,7 +27,7 @@ function withDatabase(url: string, database: string): string {
 /** Creates an empty database for one test file. */
 export async function createIsolatedDatabase(): Promise<IsolatedDatabase> {
   const { databaseUrl } = inject('infrastructure');
-  const name = `defib_test_${uniqueSuffix()}`;
+  const name = `${TEST_DATABASE_PREFIX}${uniqueSuffix()}`;
   const admin = new pg.Client({ connectionString: databaseUrl });
   await admin.connect();
   try {
