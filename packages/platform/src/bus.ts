@@ -144,10 +144,14 @@ export class Bus {
       });
       if (!sent) this.logger.debug('publish buffer full; waiting for confirms');
     });
+    let onClose: (() => void) | undefined;
     const closed = new Promise<never>((_, reject) => {
-      channel.once('close', () => reject(new PublishError(`connection closed before message ${message.id} was confirmed`)));
+      onClose = () => reject(new PublishError(`connection closed before message ${message.id} was confirmed`));
+      channel.once('close', onClose);
     });
-    const settled = Promise.race([confirmed, closed]);
+    const settled = Promise.race([confirmed, closed]).finally(() => {
+      if (onClose !== undefined) channel.removeListener('close', onClose);
+    });
     this.track(settled);
     await settled;
   }
@@ -211,6 +215,7 @@ export class Bus {
       connection.on('error', (error: unknown) => this.logger.warn({ err: error }, 'broker connection error'));
       connection.on('close', () => this.onConnectionLost(connection));
       const channel = await connection.createConfirmChannel();
+      channel.setMaxListeners(0);
       channel.on('error', (error: unknown) => this.logger.warn({ err: error }, 'publish channel error'));
       channel.on('return', (message: ConsumeMessage) => {
         const id = message.properties.messageId as string | undefined;

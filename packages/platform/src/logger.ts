@@ -28,6 +28,22 @@ export const REDACTED_PATHS = [
   'config.amqpUrl',
 ];
 
+/**
+ * Errors are logged as type, message, code and stack only: driver errors carry their client,
+ * connection parameters and sometimes the query, none of which belongs in a log line.
+ */
+export function serializeError(error: unknown, depth = 0): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return {
+    type: error.name,
+    message: error.message,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    ...(error.stack === undefined ? {} : { stack: error.stack }),
+    ...(error.cause !== undefined && depth < 3 ? { cause: serializeError(error.cause, depth + 1) } : {}),
+  };
+}
+
 export interface LoggerOptions {
   service: string;
   level: LevelWithSilent;
@@ -42,6 +58,7 @@ export function createLogger(options: LoggerOptions): Logger {
       base: { service: options.service },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      serializers: { err: serializeError, error: serializeError },
       mixin() {
         const correlationId = currentCorrelationId();
         return correlationId === undefined ? {} : { correlationId };
