@@ -376,7 +376,7 @@ export const eventCatalogue = {
   'hook.failed': {
     version: 1,
     subject: 'any',
-    description: 'A webhook delivery attempt failed; it will be retried. The subject is the delivered event\'s.',
+    description: 'A delivery to a hook (a webhook marked as one, e.g. to update DNS on an address change) failed for good: its retries are exhausted or the endpoint refused it permanently. The subject is the delivered event\'s.',
     payload: z.strictObject({
       subscriptionId: z.uuid(),
       deliveryId: z.uuid(),

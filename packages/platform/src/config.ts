@@ -51,12 +51,21 @@ const tokenList = z
 const amqpUrl = z.url({ protocol: /^amqps?$/, message: 'must be an amqp:// or amqps:// URL' });
 const postgresUrl = z.url({ protocol: /^postgres(ql)?$/, message: 'must be a postgres:// URL' });
 
+/**
+ * `DEFIB_SECRET_KEY`: 32 random bytes, base64, for services that keep secrets at rest (see
+ * `SecretBox`). `openssl rand -base64 32` makes one.
+ */
+export const secretKeyVariable = z
+  .string()
+  .refine((value) => Buffer.from(value, 'base64').length === 32 && /^[A-Za-z0-9+/]+={0,2}$/.test(value), 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)');
+
 /** Environment every service shares. Defaults follow the brief: local PostgreSQL and RabbitMQ. */
-export function serviceEnvironmentShape(defaultPort: number) {
+export function serviceEnvironmentShape(defaultPort: number, defaults: { databasePoolSize?: number } = {}) {
   return {
     PORT: port.default(defaultPort),
     HOST: z.string().default('127.0.0.1'),
     DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/postgres'),
+    DATABASE_POOL_SIZE: z.coerce.number().int('must be a whole number').min(2).max(200).default(defaults.databasePoolSize ?? 10),
     AMQP_URL: amqpUrl.default('amqp://guest:guest@127.0.0.1:5672'),
     /** Prefix for exchange and queue names, so several installations (or test runs) share a broker. */
     BUS_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'must be lower-case letters, digits, dots and dashes').default('defib'),
@@ -76,6 +85,8 @@ export interface ServiceConfig {
   port: number;
   host: string;
   databaseUrl: string;
+  /** Connections this process may hold open to PostgreSQL. */
+  databasePoolSize: number;
   amqpUrl: string;
   busPrefix: string;
   logLevel: z.output<typeof serviceEnvironmentSchema>['LOG_LEVEL'];
@@ -90,6 +101,7 @@ export function toServiceConfig(env: z.output<typeof serviceEnvironmentSchema>):
     port: env.PORT,
     host: env.HOST,
     databaseUrl: env.DATABASE_URL,
+    databasePoolSize: env.DATABASE_POOL_SIZE,
     amqpUrl: env.AMQP_URL,
     busPrefix: env.BUS_PREFIX,
     logLevel: env.LOG_LEVEL,

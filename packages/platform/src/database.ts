@@ -106,22 +106,37 @@ export async function listenForNotifications(
   onNotify: () => void,
   logger: Logger,
 ): Promise<() => Promise<void>> {
-  let client: pg.PoolClient | undefined;
+  let client: { connection: pg.PoolClient; detach: () => void } | undefined;
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
   const subscribe = async () => {
     const connection = await pool.connect();
-    connection.on('notification', (message) => {
+    const onNotification = (message: pg.Notification) => {
       if (message.channel === channel) onNotify();
-    });
-    connection.on('error', (error) => {
+    };
+    // Once released (by a failure here or by unlisten) the connection is the pool's again: this
+    // listener must not outlive that, or a later error would release it a second time.
+    const onError = (error: Error) => {
+      detach();
       logger.warn({ err: error, channel }, 'notification connection failed; resubscribing');
+      if (client?.connection === connection) client = undefined;
       connection.release(error);
-      if (client === connection) client = undefined;
       scheduleRetry();
-    });
-    await connection.query(`listen ${pg.escapeIdentifier(channel)}`);
-    client = connection;
+    };
+    const detach = () => {
+      connection.removeListener('notification', onNotification);
+      connection.removeListener('error', onError);
+    };
+    connection.on('notification', onNotification);
+    connection.on('error', onError);
+    try {
+      await connection.query(`listen ${pg.escapeIdentifier(channel)}`);
+    } catch (error) {
+      detach();
+      connection.release(error as Error);
+      throw error;
+    }
+    client = { connection, detach };
     // Anything that happened while we were not listening is picked up by the next poll.
     onNotify();
   };
@@ -136,10 +151,11 @@ export async function listenForNotifications(
   return async () => {
     stopped = true;
     if (retry !== undefined) clearTimeout(retry);
-    const connection = client;
+    const current = client;
     client = undefined;
-    if (connection === undefined) return;
-    await connection.query(`unlisten ${pg.escapeIdentifier(channel)}`).catch(() => undefined);
-    connection.release();
+    if (current === undefined) return;
+    await current.connection.query(`unlisten ${pg.escapeIdentifier(channel)}`).catch(() => undefined);
+    current.detach();
+    current.connection.release();
   };
 }

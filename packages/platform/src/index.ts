@@ -6,4 +6,5 @@ export * from './event-consumer.ts';
 export * from './http/index.ts';
 export * from './logger.ts';
 export * from './outbox.ts';
+export * from './secret-box.ts';
 export * from './service.ts';

@@ -39,7 +39,7 @@ export interface ServiceKernel<DB extends PlatformTables> {
 export function createServiceKernel<DB extends PlatformTables>(options: ServiceKernelOptions): ServiceKernel<DB> {
   const { config, name } = options;
   const logger = options.logger ?? createLogger({ service: name, level: config.logLevel });
-  const database = createDatabase<DB>({ url: config.databaseUrl, schema: name.replace(/-/g, '_'), logger, applicationName: `defib-${name}` });
+  const database = createDatabase<DB>({ url: config.databaseUrl, schema: name.replace(/-/g, '_'), logger, applicationName: `defib-${name}`, poolSize: config.databasePoolSize });
   const bus = new Bus({ url: config.amqpUrl, prefix: config.busPrefix, connectionName: `defib-${name}`, logger });
   const metrics = new Registry();
   metrics.setDefaultLabels({ service: name });

@@ -3,10 +3,9 @@
  * removed while a deployable uses them.
  */
 import { createDomainEvent, toPublicCloud, type CloudRegistration, type PublicCloud } from '@defib/contracts';
-import { AppError, enqueueEvents } from '@defib/platform';
+import { AppError, enqueueEvents, type SecretBox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
-import type { SecretBox } from './secret-box.ts';
 import type { CloudRow, RegistryTables } from './tables.ts';
 
 export const REGISTRY_SCHEMA = 'registry';

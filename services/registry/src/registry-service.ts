@@ -3,13 +3,12 @@
  * catalogues → routes and the status projection's consumer.
  */
 import { validateManifest, type DomainEvent, type Manifest } from '@defib/contracts';
-import { consumeDomainEvents, createServiceKernel, type Logger } from '@defib/platform';
+import { consumeDomainEvents, createServiceKernel, type Logger, SecretBox } from '@defib/platform';
 import { createCloudCatalogue } from './clouds.ts';
 import type { RegistryConfig } from './config.ts';
 import { createDeployableCatalogue } from './deployables.ts';
 import { registryMigrations } from './migrations.ts';
 import { registryRoutes } from './routes.ts';
-import { SecretBox } from './secret-box.ts';
 import { readStatus, statusProjectionHandlers } from './status-projection.ts';
 import type { RegistryTables } from './tables.ts';
 

@@ -1,8 +1,8 @@
 /**
- * Encrypts cloud credentials at rest with AES-256-GCM. The stored form is
- * `v1.<iv>.<tag>.<ciphertext>` (base64url parts); the key comes from configuration and the
- * record's own name is bound in as additional data, so a ciphertext moved to another cloud's
- * row does not decrypt.
+ * Encrypts secrets at rest (cloud credentials, webhook secrets) with AES-256-GCM. The stored
+ * form is `v1.<iv>.<tag>.<ciphertext>` (base64url parts); the key comes from configuration
+ * (`DEFIB_SECRET_KEY`) and the record's own identity is bound in as additional data, so a
+ * ciphertext moved to another row does not decrypt.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 

@@ -1,0 +1,143 @@
+/**
+ * The notifier's composition root: kernel (database, bus, outbox, HTTP) → secret box, network
+ * policy, senders → subscription catalogue, delivery log, event intake and the delivery worker →
+ * routes and the consumer of every catalogued event.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { DomainEvent } from '@defib/contracts';
+import { consumeDomainEvents, createServiceKernel, listenForNotifications, type Logger, SecretBox } from '@defib/platform';
+import type { NotifierConfig } from './config.ts';
+import { createDeliveryLog } from './deliveries.ts';
+import { deliveryRepository } from './delivery.repository.ts';
+import { DeliveryWorker } from './delivery-worker.ts';
+import { createMailer } from './email-sender.ts';
+import { DELIVERIES_CHANNEL, intakeHandlers, type IntakeResult } from './event-intake.ts';
+import { createNotifierMetrics } from './metrics.ts';
+import { notifierMigrations } from './migrations.ts';
+import { createNetworkPolicy, createSystemResolver, type HostResolver } from './network-policy.ts';
+import type { RandomSource } from './retry-schedule.ts';
+import { notifierRoutes } from './routes.ts';
+import { createSubscriptionCatalogue } from './subscriptions.ts';
+import type { NotifierTables } from './tables.ts';
+import { createWebhookSender } from './webhook-sender.ts';
+
+export const NOTIFIER_VERSION = '0.1.0';
+const PRUNE_INTERVAL_MS = 3_600_000;
+
+export interface NotifierServiceOptions {
+  logger?: Logger;
+  /** Off to stand in for a process that dies between commit and publish. */
+  relayOutbox?: boolean;
+  /** DNS for webhook hosts; the system resolver by default (tests script it). */
+  resolve?: HostResolver;
+  /** Jitter source; `Math.random` by default. */
+  random?: RandomSource;
+  clock?: () => Date;
+  /** Names this process in leases and attempts; host and a random suffix by default. */
+  workerId?: string;
+  /** Called after an event was taken in (tests, benchmarks). */
+  onTaken?: (event: DomainEvent, result: IntakeResult) => void;
+  /** Called after each attempt's outcome is committed (tests, benchmarks). */
+  onAttempted?: (delivery: { id: string; status: string }) => void;
+}
+
+export function createNotifierService(config: NotifierConfig, options: NotifierServiceOptions = {}) {
+  const kernel = createServiceKernel<NotifierTables>({
+    name: 'notifier',
+    version: NOTIFIER_VERSION,
+    config,
+    migrations: notifierMigrations,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.relayOutbox === undefined ? {} : { relayOutbox: options.relayOutbox }),
+  });
+  const { db } = kernel.database;
+  const clock = options.clock ?? (() => new Date());
+  const secrets = SecretBox.fromBase64(config.secretKey);
+  const policy = createNetworkPolicy(config.allowedNetworks);
+  const resolve = options.resolve ?? createSystemResolver();
+  const metrics = createNotifierMetrics(kernel.metrics, () => deliveryRepository.oldestPendingSeconds(db));
+  const mailer = config.email.smtpUrl === undefined ? undefined : createMailer({ smtpUrl: config.email.smtpUrl, from: config.email.from, timeoutMs: config.email.timeoutMs });
+  const webhooks = createWebhookSender({ maxSockets: Math.max(8, config.concurrency) });
+  const worker = new DeliveryWorker({
+    db,
+    schema: kernel.database.schema,
+    logger: kernel.logger,
+    metrics,
+    secrets,
+    policy,
+    resolve,
+    webhooks,
+    mailer,
+    settings: config,
+    random: options.random ?? Math.random,
+    clock,
+    workerId: options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    ...(options.onAttempted === undefined ? {} : { onAttempted: options.onAttempted }),
+  });
+  const subscriptions = createSubscriptionCatalogue({
+    db,
+    secrets,
+    policy,
+    resolve,
+    defaultRateLimit: config.defaultRateLimit,
+    defaultOverlapMs: config.secretOverlapMs,
+    emailEnabled: mailer !== undefined,
+    clock,
+    onChange: () => worker.poke(),
+  });
+  const deliveries = createDeliveryLog(db, () => worker.poke());
+  const routes = notifierRoutes({ subscriptions, deliveries });
+  const intake = { defaultRateLimit: config.defaultRateLimit, groupMaxEvents: config.groupMaxEvents, clock };
+  let unlisten: (() => Promise<void>) | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+
+  const prune = () => {
+    deliveryRepository
+      .prune(db, config.retentionMs)
+      .then((removed) => {
+        if (removed > 0) kernel.logger.info({ removed }, 'pruned finished deliveries past retention');
+      })
+      .catch((error: unknown) => kernel.logger.warn({ err: error }, 'could not prune old deliveries'));
+  };
+
+  return {
+    kernel,
+    subscriptions,
+    deliveries,
+    worker,
+    async start() {
+      const started = await kernel.start({
+        routes,
+        openapi: { title: 'Defib notifier', description: 'Subscriptions, signed webhook and email delivery with durable retries, the delivery log and replay.' },
+        subscribe: () =>
+          consumeDomainEvents(kernel.bus, {
+            consumer: 'notifier',
+            handlers: intakeHandlers(db, intake, (event, result) => {
+              metrics.eventConsumed(result.subscriptions > 0);
+              if (result.subscriptions > 0) worker.poke();
+              options.onTaken?.(event, result);
+            }),
+            logger: kernel.logger,
+            prefetch: 64,
+          }),
+      });
+      unlisten = await listenForNotifications(kernel.database.pool, DELIVERIES_CHANNEL, () => worker.poke(), kernel.logger);
+      worker.start();
+      pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
+      pruneTimer.unref();
+      return started;
+    },
+    async stop() {
+      if (pruneTimer !== undefined) clearInterval(pruneTimer);
+      await worker.stop();
+      await unlisten?.();
+      unlisten = undefined;
+      webhooks.close();
+      mailer?.close();
+      await kernel.stop();
+    },
+  };
+}
+
+export type NotifierService = ReturnType<typeof createNotifierService>;
