@@ -1,25 +1,38 @@
-/**
- * Starts the simulator on PORT (default 7200) with the default clouds. The only place that reads
- * the environment; configuration moves to the platform's loader later.
- */
+/** Starts the simulator from the environment: `pnpm --filter ./simulator start`. */
+import { createLogger, processEnvironment, runService } from '@defib/platform';
+import { loadSimulatorConfig } from './config.ts';
 import { createSimulator } from './simulator.ts';
+import { defaultClouds } from './cloud/cloud-config.ts';
+import { ScenarioError, scenarioFromArguments } from './scenarios/scenario-loader.ts';
+import type { LoadedScenario } from './scenarios/scenario-loader.ts';
+import { simulatorOptionsFor } from './scenarios/scenario-world.ts';
 
-const { PORT = '7200', HOST = '127.0.0.1', SIM_SEED, SIM_SPEED_FACTOR } = process.env;
-const simulator = createSimulator({
-  ...(SIM_SEED === undefined ? {} : { seed: SIM_SEED }),
-  ...(SIM_SPEED_FACTOR === undefined ? {} : { speedFactor: Number(SIM_SPEED_FACTOR) }),
-});
-const { url } = await simulator.start(Number(PORT), HOST);
-process.stdout.write(`simulator listening on ${url}\n`);
+function scenarioOrExit(load: () => LoadedScenario | undefined): LoadedScenario | undefined {
+  try {
+    return load();
+  } catch (error) {
+    if (!(error instanceof ScenarioError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+}
 
-const shutdown = (): void => {
-  simulator.stop().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(`simulator stop failed: ${String(error)}\n`);
-      process.exit(1);
+runService(() => {
+  const config = loadSimulatorConfig(processEnvironment());
+  const logger = createLogger({ service: 'simulator', level: config.logLevel });
+  // `--scenario FILE`: the scenario's seed, speed and clouds, then its VMs and faults once listening.
+  const loaded = scenarioOrExit(() => scenarioFromArguments(process.argv.slice(2), processEnvironment().INIT_CWD));
+  const world = loaded ? simulatorOptionsFor(loaded.scenario, defaultClouds()) : { seed: config.seed, speedFactor: config.speedFactor };
+  const simulator = createSimulator({ ...world, logger, agents: { connectionsPerBroker: config.agentConnections } });
+  return {
+    logger,
+    service: {
+      async start() {
+        const { url } = await simulator.start(config.port, config.host);
+        logger.info({ url, seed: world.seed, speedFactor: world.speedFactor }, 'simulator listening');
+        if (loaded) logger.info({ scenario: simulator.scenarios.run(loaded.scenario, loaded.locate).name }, 'scenario started');
+      },
+      stop: () => simulator.stop(),
     },
-  );
-};
-process.once('SIGINT', shutdown);
-process.once('SIGTERM', shutdown);
+  };
+});

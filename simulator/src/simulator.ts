@@ -6,6 +6,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { ErrorRequestHandler, Express } from 'express';
+import { createLogger } from '@defib/platform';
+import type { Logger } from '@defib/platform';
+import type { AgentTimings } from './agents/agent.ts';
+import type { AgentNetwork } from './agents/agent-network.ts';
+import { AgentRuntime } from './agents/agent-runtime.ts';
+import { AmqpAgentNetwork } from './agents/amqp-agent-network.ts';
 import { RealClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 import { Cloud } from './cloud/cloud.ts';
@@ -20,6 +26,12 @@ import type { UserConfig } from './openstack/identity.ts';
 import { createKeystoneRouter } from './openstack/keystone-routes.ts';
 import { createNovaRouter } from './openstack/nova-routes.ts';
 import { SeededRandom } from './random.ts';
+import { FaultEngine } from './faults/fault-engine.ts';
+import { ScenarioRunner } from './scenarios/scenario-runner.ts';
+import type { World } from './scenarios/scenario-runner.ts';
+import { withOverride } from './scenarios/scenario-world.ts';
+import { AssemblyIndex } from './timeline/assembly-index.ts';
+import { Timeline } from './timeline/timeline.ts';
 
 /** How to build a simulator. Everything is optional. */
 export interface SimulatorOptions {
@@ -35,6 +47,22 @@ export interface SimulatorOptions {
   users?: UserConfig[];
   /** Keystone token lifetime (not scaled by the speed factor). Default one hour. */
   tokenTtlMs?: number;
+  /** The in-guest agents of VMs whose user data holds an agent configuration. */
+  agents?: AgentOptions;
+  /** Default: silent. */
+  logger?: Logger;
+}
+
+/** How the simulated in-guest agents run. */
+export interface AgentOptions {
+  /** Broker connections shared by all agents, per broker URL. Default 2. */
+  connectionsPerBroker?: number;
+  /** Agent start, resource start and command durations in cloud time (scaled by the speed factor). */
+  timings?: Partial<AgentTimings>;
+  /** Heartbeat timer-wheel tick: the most a beat is delayed by rounding. Default 10 ms. */
+  tickMs?: number;
+  /** Where agents publish; default RabbitMQ at each configuration's `brokerUrl` (an InMemoryAgentNetwork in unit tests). */
+  network?: AgentNetwork;
 }
 
 /** A built simulator: the app, its clouds, and its lifecycle. */
@@ -44,6 +72,12 @@ export interface Simulator {
   readonly clouds: ReadonlyMap<string, Cloud>;
   readonly identity: Identity;
   readonly clock: Clock;
+  /** The in-guest agents; faults drive them through its AgentControls side. */
+  readonly agents: AgentRuntime;
+  readonly faults: FaultEngine;
+  /** The ground truth: faults, lifecycle transitions, per-assembly running intervals. */
+  readonly timeline: Timeline;
+  readonly scenarios: ScenarioRunner;
   /** Listens on `port` (0 for any) and resolves with the base URL. */
   start(port: number, host?: string): Promise<{ url: string }>;
   /** Stops listening, drops open connections and cancels every timer. */
@@ -71,8 +105,40 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     regionNames.add(key);
   }
   const identity = new Identity({ users: options.users ?? defaultUsers, clock, random: random.fork('identity'), tokenTtlMs: options.tokenTtlMs ?? 3_600_000 });
+  const logger = options.logger ?? createLogger({ service: 'simulator', level: 'silent' });
+  let worldSpeed = speedFactor;
+  const agents = new AgentRuntime({
+    clouds: clouds.values(),
+    clock,
+    random: random.fork('agents'),
+    speedFactor: () => worldSpeed,
+    network: options.agents?.network ?? new AmqpAgentNetwork({ logger, ...(options.agents?.connectionsPerBroker === undefined ? {} : { connectionsPerBroker: options.agents.connectionsPerBroker }) }),
+    logger,
+    ...(options.agents?.timings === undefined ? {} : { timings: options.agents.timings }),
+    ...(options.agents?.tickMs === undefined ? {} : { tickMs: options.agents.tickMs }),
+  });
+  // Faults, timeline and scenarios. A scenario restarts the world under its own seed, speed and
+  // cloud overrides; a reset restarts it as configured.
+  const cloudInputs = options.clouds ?? defaultClouds();
+  const assemblies = new AssemblyIndex();
+  const timeline = new Timeline({ clock, speedFactor: () => worldSpeed, assemblies });
+  for (const cloud of clouds.values()) timeline.observe(cloud);
+  const faults = new FaultEngine({ clock, random: random.fork('faults'), clouds: [...clouds.values()], agents, timeline, assemblies, speedFactor: () => worldSpeed });
+  const restartWorld = (world: World): void => {
+    faults.reset(new SeededRandom(world.seed).fork('faults'));
+    const root = new SeededRandom(world.seed);
+    agents.reset(root.fork('agents'));
+    worldSpeed = world.speedFactor;
+    for (const input of cloudInputs) {
+      const override = world.clouds?.find((candidate) => candidate.name === input.name);
+      clouds.get(input.name)?.reconfigure({ random: root.fork(`cloud:${input.name}`), speedFactor: worldSpeed, config: resolveCloudConfig(withOverride(input, override)) });
+    }
+    timeline.reset();
+  };
+  const scenarios = new ScenarioRunner({ clock, timeline, faults, clouds: () => [...clouds.values()], speedFactor: () => worldSpeed, restartWorld });
   const reset = (): void => {
-    for (const cloud of clouds.values()) cloud.reset();
+    scenarios.clear();
+    restartWorld({ seed: options.seed ?? 'defib', speedFactor });
   };
 
   const app = express();
@@ -86,7 +152,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     app.use(`${region.basePath}/image`, createGlanceRouter({ cloud: region.cloud, identity }));
   }
   app.use('/ec2', createEc2Router({ clouds: () => ec2Clouds }));
-  app.use('/_sim', createControlRouter({ clouds: () => [...clouds.values()], reset }));
+  app.use('/_sim', createControlRouter({ clouds: () => [...clouds.values()], reset, faults, timeline, scenarios }));
   app.use((req, res) => {
     res.status(404).type('application/problem+json').json({ type: 'about:blank', title: 'Not Found', status: 404, detail: `Nothing is served at ${req.method} ${req.path}` });
   });
@@ -101,6 +167,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     clouds,
     identity,
     clock,
+    agents,
+    faults,
+    timeline,
+    scenarios,
     reset,
     start(port, host = '127.0.0.1') {
       if (server) return Promise.reject(new Error('simulator already started'));
@@ -115,7 +185,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       });
     },
     async stop() {
+      scenarios.stop();
+      faults.dispose();
       for (const cloud of clouds.values()) cloud.dispose();
+      await agents.close();
       const closing = server;
       server = undefined;
       if (!closing) return;

@@ -19,6 +19,15 @@ export interface AgentSnapshot {
   sequence: number;
   /** Silent because of a hang or a partition. */
   silent: boolean;
+  /** Hung (until healed). Always set by the agent runtime; optional for hand-made snapshots. */
+  hung?: boolean;
+  /** End of the partition on the simulated clock (Infinity: until healed); null when not partitioned. */
+  partitionedUntil?: number | null;
+  /**
+   * When the next beat slot comes due (null once stopped). Beats are drift-free: slot `n` is due
+   * at `nextBeatAt + (n - sequence - 1) × intervalMs`, which is how the bench measures lateness.
+   */
+  nextBeatAt?: number | null;
   resources: { name: string; state: string; fault?: ResourceFault['kind'] }[];
 }
 

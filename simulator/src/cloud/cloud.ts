@@ -72,6 +72,25 @@ export type ApiRejection =
  */
 export type ApiGate = (operation: string) => ApiRejection | undefined | Promise<ApiRejection | undefined>;
 
+/**
+ * How one VM's boot goes, as decided by the boot policies when it is created: extra build time
+ * (cloud time, before the speed factor) and whether the build ends in failure instead of running.
+ */
+export interface BootPlan {
+  readonly extraDelayMs?: number;
+  readonly failure?: { readonly message: string; readonly to: 'error' | 'deleted' };
+}
+
+/** Consulted once per created VM; fault injection plugs boot failures and slow boots in here. */
+export type BootPolicy = (vm: Readonly<Vm>) => BootPlan | undefined;
+
+/** What a reconfiguration may change; name, provider and region stay (the API routes depend on them). */
+export interface CloudReconfiguration {
+  config?: CloudConfig;
+  random?: SeededRandom;
+  speedFactor?: number;
+}
+
 /** The result of a lifecycle request: the VM, its state before, and what the provider decided. */
 export interface OperationOutcome {
   readonly vm: Readonly<Vm>;
@@ -91,13 +110,13 @@ export interface CloudDependencies {
 const guards: Record<Provider, LifecycleGuard> = { openstack: novaGuard, ec2: ec2Guard };
 
 export class Cloud {
-  readonly config: CloudConfig;
+  #config: CloudConfig;
   readonly name: string;
   readonly provider: Provider;
   readonly region: string;
   readonly #clock: Clock;
-  readonly #root: SeededRandom;
-  readonly #speedFactor: number;
+  #root: SeededRandom;
+  #speedFactor: number;
   readonly #guard: LifecycleGuard;
   readonly #listeners = new Set<CloudListener>();
   readonly #gates = new Set<ApiGate>();
@@ -106,6 +125,10 @@ export class Cloud {
   readonly #floating = new Map<string, FloatingAddress>();
   /** Live (not deleted) VMs per host, kept up to date so placement stays O(hosts) at 10,000 VMs. */
   readonly #hostLoad = new Map<string, number>();
+  readonly #bootPolicies = new Set<BootPolicy>();
+  /** Boot plans of VMs still building, by VM id. */
+  readonly #bootPlans = new Map<string, BootPlan>();
+  readonly #downHosts = new Set<string>();
   #images: Image[] = [];
   #networks: Network[] = [];
   #rateLimiter: RateLimiter | null = null;
@@ -119,7 +142,7 @@ export class Cloud {
     if (!(dependencies.speedFactor > 0)) throw new Error(`speedFactor must be positive, got ${dependencies.speedFactor}`);
     if (config.zones.length === 0 || config.zones.some((zone) => zone.hosts.length === 0)) throw new Error(`cloud ${config.name} needs at least one zone, each with a host`);
     if (config.networks.length === 0) throw new Error(`cloud ${config.name} needs at least one network`);
-    this.config = config;
+    this.#config = config;
     this.name = config.name;
     this.provider = config.provider;
     this.region = config.region;
@@ -137,6 +160,8 @@ export class Cloud {
     this.#vms.clear();
     this.#floating.clear();
     this.#hostLoad.clear();
+    this.#bootPlans.clear();
+    this.#downHosts.clear();
     this.#sequence = 0;
     const catalog = this.#root.fork('catalog');
     this.#ids = this.#root.fork('ids');
@@ -162,11 +187,31 @@ export class Cloud {
     this.#rateLimiter = this.config.rateLimit ? new RateLimiter(this.config.rateLimit, this.#clock) : null;
   }
 
+  /**
+   * Resets the cloud under a new seed, speed factor or configuration (a scenario's world). The
+   * cloud object, its listeners, gates and boot policies stay, so routes and subscribers keep working.
+   */
+  reconfigure(change: CloudReconfiguration): void {
+    const config = change.config ?? this.#config;
+    if (config.name !== this.name || config.provider !== this.provider || config.region !== this.region) {
+      throw new Error(`cloud ${this.name}: a reconfiguration cannot change its name, provider or region`);
+    }
+    if (change.speedFactor !== undefined && !(change.speedFactor > 0)) throw new Error(`speedFactor must be positive, got ${change.speedFactor}`);
+    this.#config = config;
+    if (change.random) this.#root = change.random;
+    if (change.speedFactor !== undefined) this.#speedFactor = change.speedFactor;
+    this.reset();
+  }
+
   /** Cancels every pending timer; the cloud is unusable afterwards. */
   dispose(): void {
     for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
     this.#listeners.clear();
+  }
+
+  get config(): CloudConfig {
+    return this.#config;
   }
 
   /** The factor every lifecycle delay is divided by. */
@@ -204,6 +249,30 @@ export class Cloud {
   addApiGate(gate: ApiGate): () => void {
     this.#gates.add(gate);
     return () => this.#gates.delete(gate);
+  }
+
+  /** Adds a policy consulted for every VM created from now on; returns its removal. */
+  addBootPolicy(policy: BootPolicy): () => void {
+    this.#bootPolicies.add(policy);
+    return () => this.#bootPolicies.delete(policy);
+  }
+
+  /** Every host of every zone, in configuration order. */
+  hosts(): { zone: string; name: string }[] {
+    return this.#config.zones.flatMap((zone) => zone.hosts.map((name) => ({ zone: zone.name, name })));
+  }
+
+  /**
+   * Marks a host down or up. New VMs are placed elsewhere while another host of the zone is up, and
+   * anything that would bring a VM on a down host to running (build, start, reboot) ends in error.
+   */
+  setHostDown(host: string, down: boolean): void {
+    if (down) this.#downHosts.add(host);
+    else this.#downHosts.delete(host);
+  }
+
+  isHostDown(host: string): boolean {
+    return this.#downHosts.has(host);
   }
 
   /** Admits or refuses one API call (rate limit, then gates). */
@@ -295,6 +364,7 @@ export class Cloud {
       this.#hostLoad.set(vm.host, (this.#hostLoad.get(vm.host) ?? 0) + 1);
       created.push(vm);
       this.#emit({ type: 'vm.created', cloud: this.name, at: now, vm });
+      this.#planBoot(vm);
       this.#schedule(vm);
     }
     return created;
@@ -373,6 +443,47 @@ export class Cloud {
     this.#timers.delete(id);
     if (phase === 'error') vm.fault = { code: 500, message: reason, at: this.#clock.now() };
     this.#transition(vm, { phase, task: null }, null, 'forced', reason);
+    return vm;
+  }
+
+  /**
+   * Gives a VM new addresses, as a DHCP lease change or a provider-side migration would: `fixed`
+   * draws a fresh private address per interface; `floating` replaces auto-assigned public addresses
+   * and unmaps client-allocated ones (moved away from the VM; on auto-assigning networks a running
+   * VM gets a fresh public address instead). One `vm.addresses-changed` event.
+   */
+  reassignAddresses(id: string, change: { fixed: boolean; floating: boolean }): Readonly<Vm> {
+    const vm = this.#require(id);
+    if (vm.state.phase === 'deleted') {
+      throw new CloudError({ code: 'invalid-state', vmId: id, operation: 'associate-address', attribute: 'phase', value: vm.state.phase }, `cannot change the addresses of ${id} while it is deleted`);
+    }
+    const previous = vm.addresses;
+    const network = (name: string): Network | undefined => this.#networks.find((candidate) => candidate.name === name);
+    let next: VmAddress[] = [];
+    for (const address of vm.addresses) {
+      const pools = network(address.network);
+      if (address.kind === 'fixed' && change.fixed && pools && pools.fixed.freeCount > 0) {
+        const fresh = this.#allocateFrom(pools.fixed);
+        pools.fixed.release(address.address);
+        next.push({ ...address, address: fresh });
+      } else if (address.kind === 'floating' && change.floating && address.floatingId === undefined && pools?.floating && pools.floating.freeCount > 0) {
+        const fresh = this.#allocateFrom(pools.floating);
+        pools.floating.release(address.address);
+        next.push({ ...address, address: fresh });
+      } else if (address.kind === 'floating' && change.floating && address.floatingId !== undefined) {
+        const floating = this.#floating.get(address.floatingId);
+        if (floating) {
+          floating.vmId = null;
+          floating.associationId = null;
+        }
+      } else {
+        next.push(address);
+      }
+    }
+    vm.addresses = next;
+    if (change.floating && vm.state.phase === 'running') this.#autoAssignFloating(vm);
+    next = vm.addresses;
+    if (next.length !== previous.length || next.some((address, index) => address.address !== previous[index]?.address)) this.#addressesChanged(vm, previous);
     return vm;
   }
 
@@ -484,7 +595,10 @@ export class Cloud {
   /** The least loaded host of the zone (or of all zones), ties broken by the seeded stream. */
   #place(zoneName: string | undefined): { zone: string; name: string } {
     const load = this.#hostLoad;
-    const candidates = this.config.zones.filter((zone) => zoneName === undefined || zone.name === zoneName).flatMap((zone) => zone.hosts.map((name) => ({ zone: zone.name, name })));
+    const all = this.config.zones.filter((zone) => zoneName === undefined || zone.name === zoneName).flatMap((zone) => zone.hosts.map((name) => ({ zone: zone.name, name })));
+    const up = all.filter((host) => !this.#downHosts.has(host.name));
+    // With every candidate down the VM is still placed, and fails its build there.
+    const candidates = up.length > 0 ? up : all;
     const lightest = Math.min(...candidates.map((host) => load.get(host.name) ?? 0));
     return this.#placement.pick(candidates.filter((host) => (load.get(host.name) ?? 0) === lightest));
   }
@@ -504,20 +618,47 @@ export class Cloud {
     }
   }
 
+  #planBoot(vm: Vm): void {
+    let extraDelayMs = 0;
+    let failure: BootPlan['failure'];
+    for (const policy of this.#bootPolicies) {
+      const plan = policy(vm);
+      extraDelayMs += plan?.extraDelayMs ?? 0;
+      failure ??= plan?.failure;
+    }
+    if (extraDelayMs > 0 || failure) this.#bootPlans.set(vm.id, failure ? { extraDelayMs, failure } : { extraDelayMs });
+  }
+
   #schedule(vm: Vm): void {
     this.#timers.get(vm.id)?.cancel();
     this.#timers.delete(vm.id);
     const nominal = nominalDuration(vm.state, this.config.timings);
     if (vm.state.task === null && vm.state.phase !== 'building') return;
-    const delay = this.#jitter.jitter(nominal, this.config.timings.jitter) / this.#speedFactor;
+    const building = vm.state.phase === 'building' && vm.state.task === null;
+    const extra = building ? (this.#bootPlans.get(vm.id)?.extraDelayMs ?? 0) : 0;
+    const delay = (this.#jitter.jitter(nominal, this.config.timings.jitter) + extra) / this.#speedFactor;
     this.#timers.set(
       vm.id,
       this.#clock.schedule(delay, () => {
         this.#timers.delete(vm.id);
         const operation = vm.state.task ?? 'build';
-        this.#transition(vm, complete(vm.state), operation, 'completed');
+        const failure = operation === 'build' ? this.#bootPlans.get(vm.id)?.failure : undefined;
+        if (operation === 'build') this.#bootPlans.delete(vm.id);
+        const next = complete(vm.state);
+        if (failure) return this.#fail(vm, failure.to, operation, failure.message);
+        if (next.phase === 'running' && this.#downHosts.has(vm.host)) return this.#fail(vm, 'error', operation, `host ${vm.host} is down`);
+        this.#transition(vm, next, operation, 'completed');
       }),
     );
+  }
+
+  /** Ends an operation in failure: the VM goes to `error` (or is deleted) with a fault saying why. */
+  #fail(vm: Vm, to: 'error' | 'deleted', operation: Operation | 'build', message: string): void {
+    const fault = { code: 500, message, at: this.#clock.now() };
+    vm.fault = fault;
+    this.#transition(vm, { phase: to, task: null }, operation, 'completed', message);
+    // A completed transition to `deleted` clears the fault; this one is the reason for it.
+    vm.fault = fault;
   }
 
   #transition(vm: Vm, to: LifecycleState, operation: Operation | 'build' | null, cause: 'requested' | 'completed' | 'forced', reason?: string): void {
@@ -539,6 +680,7 @@ export class Cloud {
   /** Frees a deleted VM's addresses and schedules its record's removal. */
   #retire(vm: Vm, now: number): void {
     vm.deletedAt = now;
+    this.#bootPlans.delete(vm.id);
     this.#hostLoad.set(vm.host, (this.#hostLoad.get(vm.host) ?? 1) - 1);
     for (const address of vm.addresses) {
       const network = this.#networks.find((candidate) => candidate.name === address.network);

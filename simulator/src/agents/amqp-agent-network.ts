@@ -1,0 +1,380 @@
+/**
+ * Simulated agents over RabbitMQ, multiplexed. Real agents each hold a connection; ten thousand
+ * connections push one broker past a two-core machine (see the brief's measurements), so the
+ * simulator keeps a small pool per broker URL and hands each booted agent one connection of it,
+ * round robin. On each connection:
+ * - one plain channel publishes heartbeats and replies: transient messages, no publisher confirms
+ *   (nothing heavier belongs on the heartbeat path);
+ * - one channel consumes commands from a single exclusive, auto-delete queue, bound once per
+ *   assembly with an agent on the connection (`command.<assemblyId>`), so 10,000 agents make a
+ *   handful of queues and 10,000 bindings rather than 10,000 queues.
+ *
+ * A connection that drops is re-established with backoff; the exchanges are checked (declared
+ * when missing) and the bindings made again. Whatever an agent publishes meanwhile is lost, as on
+ * a real network; so are commands sent to an assembly while its binding is missing.
+ */
+import type { Socket } from 'node:net';
+import { commandRoutingKey } from '@defib/contracts';
+import type { Logger } from '@defib/platform';
+import { redactUrl } from '@defib/platform';
+import amqp from 'amqplib';
+import type { Channel, ConsumeMessage, Options } from 'amqplib';
+import type { AgentLink, AgentNetwork } from './agent-network.ts';
+
+/** An amqplib connection (its channel model). */
+export type AmqpConnection = Awaited<ReturnType<typeof amqp.connect>>;
+
+export interface AmqpAgentNetworkOptions {
+  logger: Logger;
+  /** Connections per broker URL. Default 2. */
+  connectionsPerBroker?: number;
+  /** Shown in the broker's connection list, suffixed with the connection's number. */
+  connectionName?: string;
+  /**
+   * Disables Nagle's algorithm. Default true: amqplib leaves Nagle on, which costs ≈ 10 ms of
+   * delivery latency; with writes coalesced per batch of heartbeats the CPU cost is small.
+   */
+  noDelay?: boolean;
+  reconnect?: { initialDelayMs: number; maxDelayMs: number };
+  /** Corks each socket around a batch of heartbeats so a batch leaves in few writes. Default true. */
+  coalesceWrites?: boolean;
+}
+
+const COMMAND_PREFIX = commandRoutingKey('');
+const PUBLISH_OPTIONS: Options.Publish = { contentType: 'application/json' };
+const CLOSE_TIMEOUT_MS = 5_000;
+const SOCKET_BUFFER_BYTES = 1 << 20;
+
+/** AMQP heartbeats notice a dead broker in seconds rather than at the next TCP timeout. */
+function withHeartbeat(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', '10');
+  return parsed.toString();
+}
+
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+/**
+ * Opens an AMQP connection the way the agents do (AMQP heartbeats on, Nagle off unless asked).
+ * Exported for tools that must talk to the broker as the agents do, such as the heartbeat bench.
+ */
+export function connectAgentBroker(url: string, options: { connectionName: string; noDelay?: boolean }): Promise<AmqpConnection> {
+  return amqp.connect(withHeartbeat(url), {
+    clientProperties: { connection_name: options.connectionName },
+    noDelay: options.noDelay ?? true,
+    // Room for a whole batch of heartbeats in a corked socket (16 KiB would block amqplib mid-batch).
+    writableHighWaterMark: SOCKET_BUFFER_BYTES,
+  });
+}
+
+/** The socket under an amqplib connection, to cork it around a batch of publishes. */
+function socketOf(connection: AmqpConnection): Socket | undefined {
+  const stream = (connection as unknown as { connection?: { stream?: Partial<Socket> } }).connection?.stream;
+  return typeof stream?.cork === 'function' && typeof stream.uncork === 'function' ? (stream as Socket) : undefined;
+}
+
+export class AmqpAgentNetwork implements AgentNetwork {
+  readonly #options: AmqpAgentNetworkOptions;
+  readonly #pools = new Map<string, { connections: BrokerConnection[]; next: number }>();
+  #closed = false;
+
+  constructor(options: AmqpAgentNetworkOptions) {
+    const size = options.connectionsPerBroker ?? 2;
+    if (!Number.isInteger(size) || size < 1) throw new Error(`connectionsPerBroker must be a positive integer, got ${size}`);
+    this.#options = options;
+  }
+
+  link(brokerUrl: string): AgentLink {
+    if (this.#closed) throw new Error('the agent network is closed');
+    let pool = this.#pools.get(brokerUrl);
+    if (!pool) {
+      pool = { connections: [], next: 0 };
+      this.#pools.set(brokerUrl, pool);
+    }
+    const size = this.#options.connectionsPerBroker ?? 2;
+    const index = pool.next++ % size;
+    let connection = pool.connections[index];
+    if (!connection) {
+      const poolNumber = this.#pools.size;
+      connection = new BrokerConnection(brokerUrl, { ...this.#options, connectionName: `${this.#options.connectionName ?? 'defib-simulator-agents'}-${poolNumber}.${index + 1}` });
+      pool.connections[index] = connection;
+    }
+    return connection;
+  }
+
+  beginBatch(): void {
+    if (this.#options.coalesceWrites === false) return;
+    for (const pool of this.#pools.values()) for (const connection of pool.connections) connection.cork();
+  }
+
+  endBatch(): void {
+    if (this.#options.coalesceWrites === false) return;
+    for (const pool of this.#pools.values()) for (const connection of pool.connections) connection.uncork();
+  }
+
+  /** How many pooled connections are up, how many there are, and how often they were (re)established. */
+  connectionCount(): { open: number; total: number; established: number } {
+    const all = [...this.#pools.values()].flatMap((pool) => pool.connections);
+    return { open: all.filter((connection) => connection.connected).length, total: all.length, established: all.reduce((sum, connection) => sum + connection.established, 0) };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#pools.values()].flatMap((pool) => pool.connections);
+    this.#pools.clear();
+    await Promise.all(all.map((connection) => connection.close()));
+  }
+}
+
+/** One pooled connection: the link of every agent assigned to it. */
+class BrokerConnection implements AgentLink {
+  readonly #url: string;
+  readonly #options: AmqpAgentNetworkOptions & { connectionName: string };
+  readonly #logger: Logger;
+  /** Command listeners by `exchange \0 assemblyId`. */
+  readonly #listeners = new Map<string, Set<(body: Buffer) => void>>();
+  /** Every exchange an agent on this connection uses; checked again after each reconnection. */
+  readonly #exchanges = new Set<string>();
+  /** Exchanges known to exist on the current connection; publishing to others would close the channel. */
+  readonly #ready = new Set<string>();
+  readonly #checking = new Set<string>();
+  #connection: AmqpConnection | undefined;
+  #publisher: Channel | undefined;
+  #commands: Channel | undefined;
+  #queue: string | undefined;
+  #socket: Socket | undefined;
+  #corked = false;
+  #congested = false;
+  #blocked = false;
+  #closing = false;
+  #attempt = 0;
+  #established = 0;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+
+  constructor(url: string, options: AmqpAgentNetworkOptions & { connectionName: string }) {
+    this.#url = url;
+    this.#options = options;
+    this.#logger = options.logger.child({ component: 'agent-network', connection: options.connectionName });
+    this.#connect();
+  }
+
+  get connected(): boolean {
+    return this.#publisher !== undefined;
+  }
+
+  /** How many times this connection was established (1 plus the reconnections). */
+  get established(): number {
+    return this.#established;
+  }
+
+  publish(exchange: string, routingKey: string, body: Buffer): boolean {
+    const channel = this.#publisher;
+    if (channel === undefined || this.#congested || this.#blocked) return false;
+    if (!this.#ready.has(exchange)) {
+      this.#use(exchange);
+      return false;
+    }
+    try {
+      if (!channel.publish(exchange, routingKey, body, PUBLISH_OPTIONS)) {
+        // amqplib buffered it; drop what follows until the socket drains rather than pile up.
+        this.#congested = true;
+        channel.once('drain', () => {
+          this.#congested = false;
+        });
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  listenForCommands(exchange: string, assemblyId: string, deliver: (body: Buffer) => void): () => void {
+    const key = `${exchange}\0${assemblyId}`;
+    let listeners = this.#listeners.get(key);
+    if (!listeners) {
+      listeners = new Set();
+      this.#listeners.set(key, listeners);
+      if (this.#ready.has(exchange)) this.#bind(exchange, assemblyId, true);
+    }
+    listeners.add(deliver);
+    this.#use(exchange);
+    const own = listeners;
+    return () => {
+      if (!own.delete(deliver) || own.size > 0 || this.#listeners.get(key) !== own) return;
+      this.#listeners.delete(key);
+      if (this.#ready.has(exchange)) this.#bind(exchange, assemblyId, false);
+    };
+  }
+
+  cork(): void {
+    if (this.#socket === undefined || this.#corked) return;
+    this.#socket.cork();
+    this.#corked = true;
+  }
+
+  uncork(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    // amqplib hands frames to the socket from a setImmediate queued after this one (from the
+    // channel buffer's 'readable' tick): uncork on the turn after, once it has written them. Were
+    // the order ever different, frames would merely leave uncoalesced, never stay stuck.
+    const socket = this.#socket;
+    setImmediate(() => setImmediate(() => socket?.uncork()));
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    clearTimeout(this.#reconnectTimer);
+    const connection = this.#connection;
+    this.#forget();
+    if (connection !== undefined) await within(connection.close(), CLOSE_TIMEOUT_MS);
+  }
+
+  #use(exchange: string): void {
+    this.#exchanges.add(exchange);
+    if (this.#connection !== undefined && !this.#ready.has(exchange)) void this.#check(exchange, this.#connection);
+  }
+
+  /** Makes sure the exchange exists (a topic exchange, declared durable if missing), then binds its assemblies. */
+  async #check(exchange: string, connection: AmqpConnection): Promise<void> {
+    if (this.#checking.has(exchange)) return;
+    this.#checking.add(exchange);
+    try {
+      const probe = await connection.createChannel();
+      probe.on('error', () => undefined);
+      try {
+        await probe.checkExchange(exchange);
+        await probe.close();
+      } catch {
+        // The failed check closed the probe channel; declare on a fresh one.
+        const declarer = await connection.createChannel();
+        declarer.on('error', () => undefined);
+        await declarer.assertExchange(exchange, 'topic', { durable: true });
+        await declarer.close();
+      }
+      if (this.#connection !== connection) return;
+      this.#ready.add(exchange);
+      for (const key of this.#listeners.keys()) {
+        const [keyExchange, assemblyId] = key.split('\0') as [string, string];
+        if (keyExchange === exchange) this.#bind(exchange, assemblyId, true);
+      }
+    } catch (error) {
+      if (this.#connection === connection) this.#logger.warn({ err: error, exchange }, 'could not check or declare the agent exchange');
+    } finally {
+      this.#checking.delete(exchange);
+    }
+  }
+
+  #bind(exchange: string, assemblyId: string, bind: boolean): void {
+    const channel = this.#commands;
+    const queue = this.#queue;
+    if (channel === undefined || queue === undefined) return;
+    const routingKey = commandRoutingKey(assemblyId);
+    const done = bind ? channel.bindQueue(queue, exchange, routingKey) : channel.unbindQueue(queue, exchange, routingKey);
+    done.catch((error: unknown) => {
+      if (!this.#closing && this.#commands === channel) this.#logger.warn({ err: error, exchange, routingKey }, bind ? 'could not bind commands' : 'could not unbind commands');
+    });
+  }
+
+  #deliver(message: ConsumeMessage | null): void {
+    if (message === null) return;
+    const { exchange, routingKey } = message.fields;
+    if (!routingKey.startsWith(COMMAND_PREFIX)) return;
+    const listeners = this.#listeners.get(`${exchange}\0${routingKey.slice(COMMAND_PREFIX.length)}`);
+    if (!listeners) return;
+    for (const deliver of [...listeners]) {
+      try {
+        deliver(message.content);
+      } catch (error) {
+        this.#logger.error({ err: error, routingKey }, 'agent failed to take a command');
+      }
+    }
+  }
+
+  #connect(): void {
+    this.#establish().catch((error: unknown) => {
+      if (this.#closing) return;
+      this.#logger.warn({ err: error, broker: redactUrl(this.#url), attempt: this.#attempt }, 'agent connection to the broker failed');
+      this.#scheduleReconnect();
+    });
+  }
+
+  async #establish(): Promise<void> {
+    const connection = await connectAgentBroker(this.#url, { connectionName: this.#options.connectionName, ...(this.#options.noDelay === undefined ? {} : { noDelay: this.#options.noDelay }) });
+    if (this.#closing) {
+      await within(connection.close(), CLOSE_TIMEOUT_MS);
+      return;
+    }
+    try {
+      connection.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'agent connection error'));
+      connection.on('close', () => this.#lost(connection));
+      connection.on('blocked', () => {
+        this.#blocked = true;
+      });
+      connection.on('unblocked', () => {
+        this.#blocked = false;
+      });
+      const publisher = await connection.createChannel();
+      const commands = await connection.createChannel();
+      for (const channel of [publisher, commands]) {
+        channel.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'agent channel error'));
+        // A channel the broker closed (an exchange deleted under us, say): start over on a new connection.
+        channel.on('close', () => {
+          if (this.#connection === connection && !this.#closing) connection.close().catch(() => undefined);
+        });
+      }
+      const { queue } = await commands.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+      await commands.consume(queue, (message) => this.#deliver(message), { noAck: true });
+      this.#connection = connection;
+      this.#publisher = publisher;
+      this.#commands = commands;
+      this.#queue = queue;
+      this.#socket = socketOf(connection);
+      this.#attempt = 0;
+      this.#established++;
+      this.#logger.info({ broker: redactUrl(this.#url) }, 'agent connection up');
+      for (const exchange of this.#exchanges) void this.#check(exchange, connection);
+    } catch (error) {
+      await within(connection.close(), CLOSE_TIMEOUT_MS);
+      throw error;
+    }
+  }
+
+  #lost(connection: AmqpConnection): void {
+    if (this.#connection !== connection) return;
+    this.#forget();
+    if (this.#closing) return;
+    this.#logger.warn({ broker: redactUrl(this.#url) }, 'agent connection lost; reconnecting');
+    this.#scheduleReconnect();
+  }
+
+  #forget(): void {
+    this.#connection = undefined;
+    this.#publisher = undefined;
+    this.#commands = undefined;
+    this.#queue = undefined;
+    this.#socket = undefined;
+    this.#corked = false;
+    this.#congested = false;
+    this.#blocked = false;
+    this.#ready.clear();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closing || this.#reconnectTimer !== undefined) return;
+    const { initialDelayMs, maxDelayMs } = this.#options.reconnect ?? { initialDelayMs: 200, maxDelayMs: 10_000 };
+    const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** this.#attempt);
+    this.#attempt += 1;
+    // Spread the pool's reconnections so they do not hit a recovering broker together.
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#connect();
+    }, delay);
+    this.#reconnectTimer.unref();
+  }
+}

@@ -1,0 +1,30 @@
+/** How a scenario's `clouds` overrides combine with a simulator's configured clouds. */
+import type { CloudConfigInput } from '../cloud/cloud-config.ts';
+import type { Scenario, ScenarioCloud } from './scenario-schema.ts';
+
+/** A configured cloud with a scenario's override on top (timings merge field by field). */
+export function withOverride(input: CloudConfigInput, override: ScenarioCloud | undefined): CloudConfigInput {
+  if (!override) return input;
+  const { provider: _provider, timings, ...rest } = override;
+  const defined = Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined)) as Partial<CloudConfigInput>;
+  return { ...input, ...defined, name: input.name, provider: input.provider, timings: { ...input.timings, ...timings } };
+}
+
+/**
+ * The clouds a simulator started for a scenario runs: the base clouds with the scenario's
+ * overrides, then the scenario's new clouds (which must name their provider).
+ */
+export function scenarioClouds(base: readonly CloudConfigInput[], overrides: readonly ScenarioCloud[] = []): CloudConfigInput[] {
+  const merged = base.map((input) => withOverride(input, overrides.find((override) => override.name === input.name)));
+  for (const override of overrides) {
+    if (base.some((input) => input.name === override.name)) continue;
+    if (override.provider === undefined) throw new Error(`scenario cloud ${override.name} is new and needs a provider`);
+    merged.push(withOverride({ name: override.name, provider: override.provider }, override));
+  }
+  return merged;
+}
+
+/** The simulator options that start a simulator in a scenario's world (`--scenario FILE`). */
+export function simulatorOptionsFor(scenario: Scenario, base: readonly CloudConfigInput[]): { seed: string | number; speedFactor: number; clouds: CloudConfigInput[] } {
+  return { seed: scenario.seed, speedFactor: scenario.speed, clouds: scenarioClouds(base, scenario.clouds) };
+}
