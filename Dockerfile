@@ -13,7 +13,9 @@ COPY services/registry/package.json services/registry/
 COPY services/notifier/package.json services/notifier/
 COPY simulator/package.json simulator/
 COPY test/package.json test/
-RUN pnpm install --frozen-lockfile --prod --filter "./${SERVICE_DIR}..."
+# "{dir}..." selects the part and its workspace dependencies (with their dependencies);
+# "./dir..." would select the part alone, leaving packages/platform without its own.
+RUN pnpm install --frozen-lockfile --prod --filter "{./${SERVICE_DIR}}..."
 
 FROM node:24-slim
 ARG SERVICE_DIR

@@ -1,13 +1,23 @@
-/** The simulator's environment: where it listens, its seed and speed, and its agents' broker connections. */
-import { loadConfig, serviceEnvironmentShape, type Environment } from '@defib/platform';
+/**
+ * The simulator's environment: where it listens, who may use its control API, its seed and
+ * speed, and its agents' broker connections. It has no database and no bus of its own: agents
+ * publish to the broker their VM's agent configuration names.
+ */
+import { loadConfig, serviceEnvironmentShape, type AuthSettings, type Environment } from '@defib/platform';
 import { z } from 'zod';
 
-const { PORT, HOST, LOG_LEVEL } = serviceEnvironmentShape(7200);
+const { PORT, HOST, LOG_LEVEL, DEFIB_ADMIN_TOKEN, DEFIB_READ_TOKENS, DEFIB_OPEN_READS, BODY_LIMIT_BYTES, SHUTDOWN_GRACE_MS } = serviceEnvironmentShape(7200);
 
-const simulatorEnvironmentSchema = z.object({
+export const simulatorEnvironmentSchema = z.object({
   PORT,
   HOST,
   LOG_LEVEL,
+  /** Unset: the control API is open (a local rehearsal tool). Set: it is guarded like every Defib service. */
+  DEFIB_ADMIN_TOKEN,
+  DEFIB_READ_TOKENS,
+  DEFIB_OPEN_READS,
+  BODY_LIMIT_BYTES,
+  SHUTDOWN_GRACE_MS,
   /** Same seed, same requests ⇒ same ids, addresses and timings. */
   SIM_SEED: z.string().max(200).default('defib'),
   /** Divides every cloud delay: 60 makes a minute of cloud time pass in a second. */
@@ -20,6 +30,10 @@ export interface SimulatorConfig {
   port: number;
   host: string;
   logLevel: z.output<typeof simulatorEnvironmentSchema>['LOG_LEVEL'];
+  /** The control API's tokens; none means it is open. */
+  auth: AuthSettings;
+  bodyLimitBytes: number;
+  shutdownGraceMs: number;
   seed: string;
   speedFactor: number;
   agentConnections: number;
@@ -31,6 +45,9 @@ export function loadSimulatorConfig(env: Environment): SimulatorConfig {
     port: parsed.PORT,
     host: parsed.HOST,
     logLevel: parsed.LOG_LEVEL,
+    auth: { adminToken: parsed.DEFIB_ADMIN_TOKEN, readTokens: parsed.DEFIB_READ_TOKENS ?? [], openReads: parsed.DEFIB_OPEN_READS },
+    bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
+    shutdownGraceMs: parsed.SHUTDOWN_GRACE_MS,
     seed: parsed.SIM_SEED,
     speedFactor: parsed.SIM_SPEED_FACTOR,
     agentConnections: parsed.SIM_AGENT_CONNECTIONS,

@@ -1,13 +1,12 @@
 /**
- * The simulator's composition root: clock and seed → clouds and identity → HTTP routes for every
- * provider API and the control API, on one port.
+ * The simulator's composition root: clock and seed → clouds and identity → agents, faults,
+ * timeline and scenarios → one HTTP app on the platform's bootstrap, serving every provider API
+ * (in the provider's own formats) and the control API (a Defib API like any other) on one port.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
-import type { ErrorRequestHandler, Express } from 'express';
-import { createLogger } from '@defib/platform';
-import type { Logger } from '@defib/platform';
+import { createHttpApp, createLogger, startHttpServer } from '@defib/platform';
+import type { AuthSettings, Logger, RunningHttpServer } from '@defib/platform';
+import type { Express } from 'express';
+import { Registry } from 'prom-client';
 import type { AgentTimings } from './agents/agent.ts';
 import type { AgentNetwork } from './agents/agent-network.ts';
 import { AgentRuntime } from './agents/agent-runtime.ts';
@@ -17,7 +16,7 @@ import type { Clock } from './clock.ts';
 import { Cloud } from './cloud/cloud.ts';
 import { defaultClouds, resolveCloudConfig } from './cloud/cloud-config.ts';
 import type { CloudConfigInput } from './cloud/cloud-config.ts';
-import { createControlRouter } from './control/control-routes.ts';
+import { controlRoutes } from './control/control-routes.ts';
 import { createEc2Router } from './ec2/ec2-routes.ts';
 import { layOutRegions } from './openstack/endpoints.ts';
 import { createGlanceRouter } from './openstack/glance-routes.ts';
@@ -30,8 +29,11 @@ import { FaultEngine } from './faults/fault-engine.ts';
 import { ScenarioRunner } from './scenarios/scenario-runner.ts';
 import type { World } from './scenarios/scenario-runner.ts';
 import { withOverride } from './scenarios/scenario-world.ts';
+import { registerSimulatorMetrics } from './simulator-metrics.ts';
 import { AssemblyIndex } from './timeline/assembly-index.ts';
 import { Timeline } from './timeline/timeline.ts';
+
+export const SIMULATOR_VERSION = '0.1.0';
 
 /** How to build a simulator. Everything is optional. */
 export interface SimulatorOptions {
@@ -51,6 +53,23 @@ export interface SimulatorOptions {
   agents?: AgentOptions;
   /** Default: silent. */
   logger?: Logger;
+  /** How the simulator serves HTTP. */
+  http?: SimulatorHttpOptions;
+}
+
+/** The HTTP side: who may use the control API, body size, shutdown. */
+export interface SimulatorHttpOptions {
+  /**
+   * Tokens for the control API. Without any (the default) it is open, as befits a local rehearsal
+   * tool; with an admin or read token it is guarded like every Defib service: reads need a token
+   * (unless `openReads`), changes need the admin token. The provider APIs keep their own auth
+   * (Keystone tokens; EC2 keys are not checked).
+   */
+  auth?: AuthSettings;
+  /** Largest control API body (a scenario, a fault); 1 MiB by default. */
+  bodyLimitBytes?: number;
+  /** How long `stop()` lets requests in flight finish; 10 s by default. */
+  shutdownGraceMs?: number;
 }
 
 /** How the simulated in-guest agents run. */
@@ -67,7 +86,10 @@ export interface AgentOptions {
 
 /** A built simulator: the app, its clouds, and its lifecycle. */
 export interface Simulator {
+  /** The HTTP app (the platform's bootstrap: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`). */
   readonly app: Express;
+  /** The simulator's own Prometheus registry, which `/metrics` serves. */
+  readonly metrics: Registry;
   /** The clouds by name, in configuration order. */
   readonly clouds: ReadonlyMap<string, Cloud>;
   readonly identity: Identity;
@@ -80,10 +102,15 @@ export interface Simulator {
   readonly scenarios: ScenarioRunner;
   /** Listens on `port` (0 for any) and resolves with the base URL. */
   start(port: number, host?: string): Promise<{ url: string }>;
-  /** Stops listening, drops open connections and cancels every timer. */
+  /** Stops listening (letting requests in flight finish), cancels every timer and closes the agents' connections. */
   stop(): Promise<void>;
   /** Puts every cloud back as first built (no VMs, rewound random streams). Tokens stay valid. */
   reset(): void;
+}
+
+/** Whether the control API requires tokens: as soon as any token is configured. */
+export function isControlApiGuarded(auth: AuthSettings): boolean {
+  return (auth.adminToken !== undefined && auth.adminToken !== '') || auth.readTokens.length > 0;
 }
 
 export function createSimulator(options: SimulatorOptions = {}): Simulator {
@@ -107,12 +134,13 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const identity = new Identity({ users: options.users ?? defaultUsers, clock, random: random.fork('identity'), tokenTtlMs: options.tokenTtlMs ?? 3_600_000 });
   const logger = options.logger ?? createLogger({ service: 'simulator', level: 'silent' });
   let worldSpeed = speedFactor;
+  const network = options.agents?.network ?? new AmqpAgentNetwork({ logger, ...(options.agents?.connectionsPerBroker === undefined ? {} : { connectionsPerBroker: options.agents.connectionsPerBroker }) });
   const agents = new AgentRuntime({
     clouds: clouds.values(),
     clock,
     random: random.fork('agents'),
     speedFactor: () => worldSpeed,
-    network: options.agents?.network ?? new AmqpAgentNetwork({ logger, ...(options.agents?.connectionsPerBroker === undefined ? {} : { connectionsPerBroker: options.agents.connectionsPerBroker }) }),
+    network,
     logger,
     ...(options.agents?.timings === undefined ? {} : { timings: options.agents.timings }),
     ...(options.agents?.tickMs === undefined ? {} : { tickMs: options.agents.tickMs }),
@@ -141,29 +169,59 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     restartWorld({ seed: options.seed ?? 'defib', speedFactor });
   };
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+  const metrics = new Registry();
+  metrics.setDefaultLabels({ service: 'simulator' });
+  const detachMetrics = registerSimulatorMetrics(metrics, { clouds: [...clouds.values()], agents, network, faults });
+  const auth = options.http?.auth ?? { readTokens: [], openReads: false };
+  const guarded = isControlApiGuarded(auth);
+  const mounts = [
+    { path: '/identity', handler: createKeystoneRouter({ identity, regions: () => openStackRegions }) },
+    ...openStackRegions.flatMap((region) => [
+      { path: `${region.basePath}/compute`, handler: createNovaRouter({ cloud: region.cloud, identity }) },
+      { path: `${region.basePath}/image`, handler: createGlanceRouter({ cloud: region.cloud, identity }) },
+    ]),
+    { path: '/ec2', handler: createEc2Router({ clouds: () => ec2Clouds }) },
+  ];
+  const app = createHttpApp({
+    service: 'simulator',
+    version: SIMULATOR_VERSION,
+    logger,
+    auth,
+    bodyLimitBytes: options.http?.bodyLimitBytes ?? 1_048_576,
+    metrics,
+    mounts,
+    routes: controlRoutes({
+      clouds: () => [...clouds.values()],
+      reset,
+      agents,
+      faults,
+      timeline,
+      scenarios,
+      scopes: guarded ? { read: 'read', write: 'write' } : { read: 'public', write: 'public' },
+    }),
+    readiness: [
+      {
+        name: 'agent-broker',
+        // Ready while no agent runs; otherwise every broker the agents publish to must be reachable.
+        check: () => {
+          const unreachable = agents.unreachableBrokers().length;
+          if (unreachable === 0) return Promise.resolve();
+          return Promise.reject(Object.assign(new Error(`${unreachable} agent broker(s) unreachable`), { code: 'BROKER_UNREACHABLE' }));
+        },
+      },
+    ],
+    openapi: {
+      title: 'Defib cloud simulator',
+      description:
+        'The control API of the simulator (`/_sim/`). The provider APIs it also serves (Keystone at `/identity`, Nova at `/compute`, Glance at `/image`, EC2 at `/ec2/`) speak their providers\' formats and are not described here.',
+    },
   });
-  app.use('/identity', createKeystoneRouter({ identity, regions: () => openStackRegions }));
-  for (const region of openStackRegions) {
-    app.use(`${region.basePath}/compute`, createNovaRouter({ cloud: region.cloud, identity }));
-    app.use(`${region.basePath}/image`, createGlanceRouter({ cloud: region.cloud, identity }));
-  }
-  app.use('/ec2', createEc2Router({ clouds: () => ec2Clouds }));
-  app.use('/_sim', createControlRouter({ clouds: () => [...clouds.values()], reset, faults, timeline, scenarios }));
-  app.use((req, res) => {
-    res.status(404).type('application/problem+json').json({ type: 'about:blank', title: 'Not Found', status: 404, detail: `Nothing is served at ${req.method} ${req.path}` });
-  });
-  const handleError: ErrorRequestHandler = (_error: unknown, _req, res, _next) => {
-    res.status(500).type('application/problem+json').json({ type: 'about:blank', title: 'Internal Server Error', status: 500 });
-  };
-  app.use(handleError);
 
-  let server: Server | undefined;
+  let server: RunningHttpServer | undefined;
+  let stopping: Promise<void> | undefined;
   return {
     app,
+    metrics,
     clouds,
     identity,
     clock,
@@ -172,30 +230,23 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     timeline,
     scenarios,
     reset,
-    start(port, host = '127.0.0.1') {
-      if (server) return Promise.reject(new Error('simulator already started'));
-      return new Promise((resolve, reject) => {
-        const listening = app.listen(port, host, (error?: Error) => {
-          if (error) return reject(error);
-          const address = listening.address() as AddressInfo;
-          const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-          resolve({ url: `http://${shownHost}:${address.port}` });
-        });
-        server = listening;
-      });
+    async start(port, host = '127.0.0.1') {
+      if (server || stopping) throw new Error('simulator already started');
+      server = await startHttpServer(app, { port, host, logger, shutdownGraceMs: options.http?.shutdownGraceMs ?? 10_000 });
+      return { url: server.url };
     },
-    async stop() {
-      scenarios.stop();
-      faults.dispose();
-      for (const cloud of clouds.values()) cloud.dispose();
-      await agents.close();
-      const closing = server;
-      server = undefined;
-      if (!closing) return;
-      await new Promise<void>((resolve, reject) => {
-        closing.close((error) => (error ? reject(error) : resolve()));
-        closing.closeAllConnections();
-      });
+    stop() {
+      stopping ??= (async () => {
+        // Stop accepting first; then wake what requests in flight wait for (simulated latency) so they can finish.
+        const closing = server?.close();
+        scenarios.stop();
+        faults.dispose();
+        for (const cloud of clouds.values()) cloud.dispose();
+        detachMetrics();
+        await agents.close();
+        await closing;
+      })();
+      return stopping;
     },
   };
 }

@@ -141,12 +141,15 @@ describe('simulated agents when the broker connection drops', () => {
     clock.advance(testTimings.build);
     await beatUntil(() => (heartbeats.length > 0 ? true : undefined), 'a first heartbeat');
     expect(network.connectionCount()).toEqual({ open: 1, total: 1, established: 1 });
+    expect(network.isConnected(proxy.url)).toBe(true);
+    expect(simulator.agents.unreachableBrokers()).toEqual([]);
 
     proxy.cut();
     const cutAt = clock.now();
     await waitFor(() => (network.connectionCount().established === 2 ? true : undefined), { what: 'the agents reconnecting' });
     const resumed = await beatUntil(() => heartbeats.find((beat) => beat.sentAt > cutAt), 'a heartbeat after reconnecting');
     expect(resumed.bootId).toBe(heartbeats[0]?.bootId);
+    expect(simulator.agents.unreachableBrokers()).toEqual([]);
 
     const commandId = randomUUID();
     const body = Buffer.from(JSON.stringify({ kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId, assemblyId, resource: 'mysqld', action: 'restart', issuedAt: clock.now(), deadlineMs: 600_000 }));

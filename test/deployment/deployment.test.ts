@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { notifierEnvironmentSchema } from '@defib/notifier';
 import { registryEnvironmentSchema } from '@defib/registry';
+import { simulatorEnvironmentSchema } from '@defib/simulator';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { z } from 'zod';
@@ -24,10 +25,27 @@ interface ComposeService {
 const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
 const dockerfile = readFileSync(`${root}Dockerfile`, 'utf8');
 
-/** Each Defib part in the compose file, with the schema its config loader really uses and its default port. */
-const parts: { name: string; dir: string; schema: z.ZodObject; port: number }[] = [
-  { name: 'registry', dir: 'services/registry', schema: registryEnvironmentSchema, port: 7101 },
-  { name: 'notifier', dir: 'services/notifier', schema: notifierEnvironmentSchema, port: 7104 },
+interface Part {
+  name: string;
+  dir: string;
+  /** The schema its config loader really uses. */
+  schema: z.ZodObject;
+  /** Its default port. */
+  port: number;
+  /** The infrastructure that must be healthy before it starts. */
+  dependsOn: readonly ('postgres' | 'rabbitmq')[];
+  /**
+   * Whether it reaches PostgreSQL and RabbitMQ through DATABASE_URL and AMQP_URL. The simulator
+   * has no database, and its agents take their broker URL from each VM's agent configuration.
+   */
+  connectsThroughEnvironment: boolean;
+}
+
+/** Each Defib part in the compose file. */
+const parts: Part[] = [
+  { name: 'registry', dir: 'services/registry', schema: registryEnvironmentSchema, port: 7101, dependsOn: ['postgres', 'rabbitmq'], connectsThroughEnvironment: true },
+  { name: 'notifier', dir: 'services/notifier', schema: notifierEnvironmentSchema, port: 7104, dependsOn: ['postgres', 'rabbitmq'], connectsThroughEnvironment: true },
+  { name: 'simulator', dir: 'simulator', schema: simulatorEnvironmentSchema, port: 7200, dependsOn: ['rabbitmq'], connectsThroughEnvironment: false },
 ];
 
 function requiredVariables(schema: z.ZodObject): string[] {
@@ -37,11 +55,11 @@ function requiredVariables(schema: z.ZodObject): string[] {
 }
 
 describe('deployment files', () => {
-  it('runs every service with PostgreSQL and RabbitMQ healthy first', () => {
+  it('runs every part with the PostgreSQL and RabbitMQ it needs healthy first', () => {
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgres', 'rabbitmq', ...parts.map((part) => part.name)]));
     for (const part of parts) {
       const service = compose.services[part.name];
-      expect(service?.depends_on, part.name).toEqual({ postgres: { condition: 'service_healthy' }, rabbitmq: { condition: 'service_healthy' } });
+      expect(service?.depends_on, part.name).toEqual(Object.fromEntries(part.dependsOn.map((dependency) => [dependency, { condition: 'service_healthy' }])));
     }
   });
 
@@ -69,7 +87,21 @@ describe('deployment files', () => {
         expect(service.healthcheck?.test.join(' ')).toContain(`127.0.0.1:${part.port}/readyz`);
       });
 
-      it('points at the compose PostgreSQL and RabbitMQ with URLs its configuration accepts', () => {
+      it('gets an environment its configuration accepts', () => {
+        const sample = Object.fromEntries(
+          Object.entries(environment).map(([variable, value]) => [variable, value.startsWith('${') ? sampleValue(value) : value]),
+        );
+        // the config loader treats an empty variable as unset
+        const present = Object.fromEntries(Object.entries(sample).filter(([, value]) => value !== ''));
+        expect(part.schema.safeParse(present).error?.issues ?? []).toEqual([]);
+      });
+
+      it(part.connectsThroughEnvironment ? 'points at the compose PostgreSQL and RabbitMQ' : 'reads no database or broker URL, having none of its own', () => {
+        if (!part.connectsThroughEnvironment) {
+          expect(Object.keys(part.schema.shape)).not.toContain('DATABASE_URL');
+          expect(Object.keys(part.schema.shape)).not.toContain('AMQP_URL');
+          return;
+        }
         const database = new URL(environment.DATABASE_URL ?? '');
         const broker = new URL(environment.AMQP_URL ?? '');
         expect(database.hostname).toBe('postgres');
@@ -78,12 +110,6 @@ describe('deployment files', () => {
         expect(database.username).toBe(postgres.POSTGRES_USER);
         expect(database.pathname).toBe(`/${postgres.POSTGRES_DB}`);
         expect(broker.username).toBe(compose.services.rabbitmq?.environment?.RABBITMQ_DEFAULT_USER);
-        const sample = Object.fromEntries(
-          Object.entries(environment).map(([variable, value]) => [variable, value.startsWith('${') ? sampleValue(value) : value]),
-        );
-        // the config loader treats an empty variable as unset
-        const present = Object.fromEntries(Object.entries(sample).filter(([, value]) => value !== ''));
-        expect(part.schema.safeParse(present).error?.issues ?? []).toEqual([]);
       });
 
       it('never bakes a secret into the compose file', () => {
@@ -93,6 +119,29 @@ describe('deployment files', () => {
       });
     });
   }
+
+  it('lets the simulator’s seed and speed be chosen when starting, with defaults its configuration accepts', () => {
+    const environment = compose.services.simulator?.environment ?? {};
+    for (const variable of ['SIM_SEED', 'SIM_SPEED_FACTOR']) {
+      expect(environment[variable], variable).toMatch(new RegExp(`^\\$\\{${variable}:-.+\\}$`));
+      expect(simulatorEnvironmentSchema.shape[variable as 'SIM_SEED' | 'SIM_SPEED_FACTOR'].safeParse(sampleValue(environment[variable] ?? '')).success, variable).toBe(true);
+    }
+  });
+
+  it('installs every package a runnable part imports as a production dependency', () => {
+    for (const part of parts) {
+      const manifest = JSON.parse(readFileSync(`${root}${part.dir}/package.json`, 'utf8')) as { dependencies?: Record<string, string> };
+      const production = Object.keys(manifest.dependencies ?? {});
+      const imported = new Set<string>();
+      for (const file of sourceFiles(`${root}${part.dir}/src`)) {
+        for (const [, specifier = ''] of readFileSync(file, 'utf8').matchAll(/^import\s(?!type\s)[^;]*?\sfrom\s+'([^'.][^']*)'/gm)) {
+          if (specifier.startsWith('node:')) continue;
+          imported.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : (specifier.split('/')[0] ?? specifier));
+        }
+      }
+      expect([...imported].filter((name) => !production.includes(name)), part.name).toEqual([]);
+    }
+  });
 
   it('copies the manifest of every workspace package, so a frozen install works in the image', () => {
     const workspaces = [
@@ -104,10 +153,19 @@ describe('deployment files', () => {
     for (const dir of workspaces) expect(dockerfile, dir).toContain(`COPY ${dir}/package.json ${dir}/`);
     expect(dockerfile).toMatch(/^FROM node:24/m);
     expect(dockerfile).toContain('pnpm install --frozen-lockfile --prod');
+    // The part with its workspace dependencies and theirs: pnpm reads "./dir..." as the part alone.
+    expect(dockerfile).toContain('--filter "{./${SERVICE_DIR}}..."');
     const packageJson = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { packageManager: string };
     expect(dockerfile).toContain(`pnpm@${packageJson.packageManager.replace('pnpm@', '')}`);
   });
 });
+
+/** The runtime sources of a part: its TypeScript files, without unit specs. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
+    .map((entry) => `${entry.parentPath}/${entry.name}`);
+}
 
 /** What compose would substitute: the `${VAR:-default}` default, or a plausible value for a required `${VAR:?…}`. */
 function sampleValue(reference: string): string {

@@ -3,6 +3,7 @@
  * gets a 500 except a genuine bug (which hides its details and leaves the process serving).
  */
 import { request as httpRequest } from 'node:http';
+import express, { type ErrorRequestHandler } from 'express';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
@@ -595,6 +596,93 @@ describe('graceful shutdown', () => {
     t.control.slowRelease.resolve();
   });
 });
+
+/** A provider API with its own formats, as the simulator's EC2 endpoint has: XML errors, its own 404. */
+function providerRouter(): express.Router {
+  const router = express.Router();
+  router.get('/items/:id', (request, response) => {
+    if (request.params.id === 'broken') throw Object.assign(new Error('the item is broken'), { providerCode: 'InvalidItem.Broken' });
+    response.json({ item: request.params.id });
+  });
+  router.get('/passed-on', (_request, _response, next) => {
+    next();
+  });
+  const providerErrors: ErrorRequestHandler = (error: unknown, _request, response, _next) => {
+    const code = (error as { providerCode?: string }).providerCode ?? 'InternalError';
+    response.status(400).type('text/xml').send(`<Response><Errors><Error><Code>${code}</Code></Error></Errors></Response>`);
+  };
+  router.use(providerErrors);
+  return router;
+}
+
+describe('mounted sub-applications', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ mounts: [{ path: '/provider', handler: providerRouter() }] });
+  });
+  afterAll(() => t.server.close());
+
+  it('serves the mounted router with a correlation id', async () => {
+    const response = await fetch(`${t.url}/provider/items/alpha`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ item: 'alpha' });
+    expect(response.headers.get('x-correlation-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('passes the router’s own error format through untouched', async () => {
+    const response = await fetch(`${t.url}/provider/items/broken`);
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(/^text\/xml/);
+    expect(await response.text()).toBe('<Response><Errors><Error><Code>InvalidItem.Broken</Code></Error></Errors></Response>');
+  });
+
+  it('answers paths the router passes on, and paths outside it, with the 404 problem', async () => {
+    for (const path of ['/provider/passed-on', '/provider/unknown', '/elsewhere', '/providers/items/alpha']) {
+      const answer = await call(`${t.url}${path}`);
+      expectProblem(answer, 404, 'not_found');
+      expect(answer.body.instance).toBe(path);
+    }
+  });
+
+  it('still serves the declarative routes and built-in endpoints', async () => {
+    expect((await call(`${t.url}/v1/things/alpha`, { headers: reader })).body).toMatchObject({ name: 'alpha' });
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+  });
+
+  it('logs and measures its requests under one bounded route label', async () => {
+    for (const id of ['one', 'two', 'three']) expect((await fetch(`${t.url}/provider/items/${id}`)).status).toBe(200);
+    expect((await fetch(`${t.url}/provider/items/broken`)).status).toBe(400);
+    expect((await fetch(`${t.url}/provider/unknown`)).status).toBe(404);
+    const text = await (await fetch(`${t.url}/metrics`)).text();
+    expect(text).toMatch(/http_request_duration_seconds_count\{[^}]*route="\/provider\/\*"[^}]*status="200"[^}]*\} [3-9]/);
+    expect(text).toMatch(/http_request_duration_seconds_count\{[^}]*route="\/provider\/\*"[^}]*status="400"/);
+    expect(text).not.toContain('/provider/items');
+    expect(text).toMatch(/http_request_duration_seconds_count\{[^}]*route="unmatched"[^}]*status="404"/);
+    await waitFor(() => t.logs.find((line) => line.includes('"route":"/provider/*"') && line.includes('"path":"/provider/items/three"')), { what: 'the access log line' });
+  });
+
+  it('refuses a mount that is not a fixed prefix or would hide a route', () => {
+    const build = (path: string) => () => createHttpApp({ ...minimalOptions(), mounts: [{ path, handler: providerRouter() }] });
+    expect(build('/provider/:id')).toThrow(/fixed prefix/);
+    expect(build('/provider/')).toThrow(/fixed prefix/);
+    expect(build('/')).toThrow(/fixed prefix/);
+    expect(build('/metrics')).toThrow(/would shadow route GET \/metrics/);
+    expect(() => createHttpApp({ ...minimalOptions(), mounts: [{ path: '/p', handler: providerRouter() }, { path: '/p', handler: providerRouter() }] })).toThrow(/defined twice/);
+  });
+});
+
+function minimalOptions(): HttpAppOptions {
+  return {
+    service: 'mount-test',
+    version: '0.0.0',
+    logger: createLogger({ service: 'mount-test', level: 'silent' }),
+    auth: { readTokens: [], openReads: false },
+    bodyLimitBytes: BODY_LIMIT,
+    routes: [],
+    metrics: new Registry(),
+    openapi: { title: 'mount test' },
+  };
+}
 
 describe('readiness deadline', () => {
   it('reports a check that hangs as timed out', async () => {

@@ -20,6 +20,10 @@ export interface AgentNetwork {
   /** Called around each batch of heartbeats, so transports can coalesce their writes. */
   beginBatch?(): void;
   endBatch?(): void;
+  /** Whether agents talking to `brokerUrl` can reach it now; undefined when no agent ever asked for it. */
+  isConnected?(brokerUrl: string): boolean | undefined;
+  /** Connections to brokers: how many are up, of how many opened. */
+  connectionCount?(): { open: number; total: number };
   /** Closes every connection. */
   close(): Promise<void>;
 }

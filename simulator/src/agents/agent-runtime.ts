@@ -5,7 +5,7 @@
  * goes silent. All agents share one timer wheel and, per broker URL, a small pool of connections.
  * Faults reach the agents only through {@link AgentControls}.
  */
-import { decodeAgentConfig } from '@defib/contracts';
+import { decodeAgentConfig, heartbeatRoutingKey } from '@defib/contracts';
 import type { AgentConfig } from '@defib/contracts';
 import type { Logger } from '@defib/platform';
 import type { Clock } from '../clock.ts';
@@ -16,7 +16,7 @@ import type { SeededRandom } from '../random.ts';
 import { Agent, defaultAgentTimings } from './agent.ts';
 import type { AgentTimings, GuestConditions } from './agent.ts';
 import type { AgentControls, AgentSnapshot, ResourceFault } from './agent-controls.ts';
-import type { AgentNetwork } from './agent-network.ts';
+import type { AgentLink, AgentNetwork } from './agent-network.ts';
 import { TimerWheel } from './timer-wheel.ts';
 
 export interface AgentRuntimeOptions {
@@ -46,6 +46,22 @@ interface Guest {
   agent: Agent | undefined;
 }
 
+/** Which agents `snapshots` returns: those of one VM, or of one assembly (by id or name). */
+export interface AgentFilter {
+  readonly vm?: string;
+  readonly assembly?: string;
+}
+
+/** Heartbeats the agents handed to the network since the runtime was built (never reset). */
+export interface HeartbeatCounts {
+  /** Accepted by the link. */
+  readonly published: number;
+  /** Dropped because the link was down or congested (a silent agent sends nothing and counts for neither). */
+  readonly dropped: number;
+}
+
+const HEARTBEAT_KEY_PREFIX = heartbeatRoutingKey('');
+
 export class AgentRuntime implements AgentControls {
   readonly #options: AgentRuntimeOptions;
   #random: SeededRandom;
@@ -54,6 +70,7 @@ export class AgentRuntime implements AgentControls {
   readonly #wheel: TimerWheel;
   readonly #guests = new Map<string, Guest>();
   readonly #unsubscribe: (() => void)[] = [];
+  readonly #heartbeats = { published: 0, dropped: 0 };
   #closed = false;
 
   constructor(options: AgentRuntimeOptions) {
@@ -115,11 +132,30 @@ export class AgentRuntime implements AgentControls {
     return this.#guests.get(vmId)?.agent?.snapshot();
   }
 
-  /** Every running agent, for the control API. */
-  snapshots(): AgentSnapshot[] {
+  /** Every running agent (of one VM or assembly, when asked), for the control API. */
+  snapshots(filter: AgentFilter = {}): AgentSnapshot[] {
     const all: AgentSnapshot[] = [];
-    for (const guest of this.#guests.values()) if (guest.agent) all.push(guest.agent.snapshot());
+    for (const guest of this.#guests.values()) {
+      if (!guest.agent || !matches(guest, filter)) continue;
+      all.push(guest.agent.snapshot());
+    }
     return all;
+  }
+
+  get heartbeats(): HeartbeatCounts {
+    return { ...this.#heartbeats };
+  }
+
+  /**
+   * The broker URLs that running agents publish to but the network cannot reach now, for
+   * readiness. Empty when no agent runs, or when the network cannot tell.
+   */
+  unreachableBrokers(): string[] {
+    const { network } = this.#options;
+    if (network.isConnected === undefined) return [];
+    const brokers = new Set<string>();
+    for (const guest of this.#guests.values()) if (guest.agent && guest.config) brokers.add(guest.config.brokerUrl);
+    return [...brokers].filter((brokerUrl) => network.isConnected?.(brokerUrl) === false);
   }
 
   /** Silences every agent and forgets every VM (the clouds were reset), drawing from `random` from now on if given. */
@@ -181,7 +217,7 @@ export class AgentRuntime implements AgentControls {
       config: guest.config,
       clock,
       wheel: this.#wheel,
-      link: network.link(guest.config.brokerUrl),
+      link: this.#counted(network.link(guest.config.brokerUrl)),
       random: guest.random,
       timings: this.#timings,
       speedFactor: speed,
@@ -191,6 +227,22 @@ export class AgentRuntime implements AgentControls {
     guest.agent = agent;
     agent.start();
     this.#logger.debug({ vmId: vm.id, assemblyId: guest.config.assemblyId, bootId: agent.bootId }, 'agent booted');
+  }
+
+  /** The link, counting the heartbeats that go through it. */
+  #counted(link: AgentLink): AgentLink {
+    const counts = this.#heartbeats;
+    return {
+      publish(exchange, routingKey, body) {
+        const sent = link.publish(exchange, routingKey, body);
+        if (routingKey.startsWith(HEARTBEAT_KEY_PREFIX)) {
+          if (sent) counts.published++;
+          else counts.dropped++;
+        }
+        return sent;
+      },
+      listenForCommands: (exchange, assemblyId, deliver) => link.listenForCommands(exchange, assemblyId, deliver),
+    };
   }
 
   #shutDown(vmId: string): void {
@@ -223,4 +275,10 @@ export class AgentRuntime implements AgentControls {
       return null;
     }
   }
+}
+
+function matches(guest: Guest, filter: AgentFilter): boolean {
+  if (filter.vm !== undefined && guest.vm.id !== filter.vm) return false;
+  if (filter.assembly !== undefined && guest.config?.assemblyId !== filter.assembly && guest.config?.assembly !== filter.assembly) return false;
+  return true;
 }

@@ -122,6 +122,13 @@ export class AmqpAgentNetwork implements AgentNetwork {
     return { open: all.filter((connection) => connection.connected).length, total: all.length, established: all.reduce((sum, connection) => sum + connection.established, 0) };
   }
 
+  /** Whether every connection of the pool for `brokerUrl` is up; undefined when there is no such pool. */
+  isConnected(brokerUrl: string): boolean | undefined {
+    const pool = this.#pools.get(brokerUrl);
+    if (!pool) return undefined;
+    return pool.connections.every((connection) => connection.connected);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const all = [...this.#pools.values()].flatMap((pool) => pool.connections);

@@ -19,8 +19,11 @@ export class InMemoryAgentNetwork implements AgentNetwork {
   /** While false, every publish is dropped (as while a real link is down). */
   connected = true;
   readonly #listeners = new Map<string, Set<(body: Buffer) => void>>();
+  /** Every broker URL an agent linked to: one "connection" each. */
+  readonly #brokers = new Set<string>();
 
   link(brokerUrl: string): AgentLink {
+    this.#brokers.add(brokerUrl);
     return {
       publish: (exchange, routingKey, body) => {
         if (!this.connected) return false;
@@ -55,6 +58,14 @@ export class InMemoryAgentNetwork implements AgentNetwork {
   /** The parsed JSON bodies published with a routing key, oldest first. */
   bodies(routingKey: string): unknown[] {
     return this.published.filter((message) => message.routingKey === routingKey).map((message) => JSON.parse(message.body.toString('utf8')) as unknown);
+  }
+
+  isConnected(brokerUrl: string): boolean | undefined {
+    return this.#brokers.has(brokerUrl) ? this.connected : undefined;
+  }
+
+  connectionCount(): { open: number; total: number } {
+    return { open: this.connected ? this.#brokers.size : 0, total: this.#brokers.size };
   }
 
   close(): Promise<void> {

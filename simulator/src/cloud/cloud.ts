@@ -72,6 +72,9 @@ export type ApiRejection =
  */
 export type ApiGate = (operation: string) => ApiRejection | undefined | Promise<ApiRejection | undefined>;
 
+/** Told of every API call once it is admitted (`undefined`) or refused; for metrics. */
+export type ApiObserver = (operation: string, rejection: ApiRejection | undefined) => void;
+
 /**
  * How one VM's boot goes, as decided by the boot policies when it is created: extra build time
  * (cloud time, before the speed factor) and whether the build ends in failure instead of running.
@@ -120,6 +123,7 @@ export class Cloud {
   readonly #guard: LifecycleGuard;
   readonly #listeners = new Set<CloudListener>();
   readonly #gates = new Set<ApiGate>();
+  readonly #apiObservers = new Set<ApiObserver>();
   readonly #timers = new Map<string, ScheduledTask>();
   readonly #vms = new Map<string, Vm>();
   readonly #floating = new Map<string, FloatingAddress>();
@@ -251,6 +255,12 @@ export class Cloud {
     return () => this.#gates.delete(gate);
   }
 
+  /** Adds an observer told the outcome of every API call; returns its removal. */
+  observeApi(observer: ApiObserver): () => void {
+    this.#apiObservers.add(observer);
+    return () => this.#apiObservers.delete(observer);
+  }
+
   /** Adds a policy consulted for every VM created from now on; returns its removal. */
   addBootPolicy(policy: BootPolicy): () => void {
     this.#bootPolicies.add(policy);
@@ -277,6 +287,12 @@ export class Cloud {
 
   /** Admits or refuses one API call (rate limit, then gates). */
   async admit(operation: string): Promise<ApiRejection | undefined> {
+    const rejection = await this.#decide(operation);
+    for (const observer of this.#apiObservers) observer(operation, rejection);
+    return rejection;
+  }
+
+  async #decide(operation: string): Promise<ApiRejection | undefined> {
     const decision = this.#rateLimiter?.take();
     if (decision && !decision.allowed) return { kind: 'throttled', retryAfterMs: decision.retryAfterMs };
     for (const gate of this.#gates) {

@@ -67,14 +67,44 @@ export function loadScenario(text: string, source = 'scenario'): LoadedScenario 
   } catch {
     throw new ScenarioError([{ path: '', message: 'the document cannot be read (too many aliases?)' }], source);
   }
+  return { scenario: validateScenario(value, locate, source), locate };
+}
+
+/**
+ * Validates a scenario already parsed (a request body); throws a `ScenarioError` whose issues name
+ * their fields, with their lines and columns when `locate` knows where the fields are written.
+ */
+export function validateScenario(value: unknown, locate?: Locate, source = 'scenario'): Scenario {
   if (value === null || value === undefined) throw new ScenarioError([{ path: '', message: 'is empty' }], source);
   const result = scenarioSchema.safeParse(value, { error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined) });
   if (!result.success) {
-    // In the order an author reads the file.
-    const issues = issuesOf(result.error.issues, [], locate).sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+    // In the order an author reads the file: by line where known, else by where the field comes in the value.
+    const rank = readingOrder(value);
+    const issues = issuesOf(result.error.issues, [], locate).sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0) || rank(a.path) - rank(b.path));
     throw new ScenarioError(issues, source);
   }
-  return { scenario: result.data, locate };
+  return result.data;
+}
+
+/**
+ * The position of each field of a parsed value in reading order (keys stay in the order they were
+ * written); a field that is missing ranks with its closest present ancestor.
+ */
+function readingOrder(value: unknown): (path: string) => number {
+  const ranks = new Map<string, number>();
+  const visit = (node: unknown, path: readonly PropertyKey[]): void => {
+    ranks.set(formatIssuePath(path), ranks.size);
+    if (Array.isArray(node)) node.forEach((item: unknown, index) => visit(item, [...path, index]));
+    else if (node !== null && typeof node === 'object') for (const [key, inner] of Object.entries(node)) visit(inner, [...path, key]);
+  };
+  visit(value, []);
+  return (path) => {
+    for (let candidate = path; ; candidate = candidate.slice(0, Math.max(0, candidate.lastIndexOf('.'), candidate.lastIndexOf('[')))) {
+      const rank = ranks.get(candidate);
+      if (rank !== undefined) return rank;
+      if (candidate === '') return ranks.size;
+    }
+  };
 }
 
 /** A problem found outside parsing (a cloud the simulator lacks), located like parse problems. */
@@ -87,7 +117,7 @@ export function scenarioIssue(path: readonly PropertyKey[], message: string, loc
  * zod issues as scenario issues: one per unknown field (at the field), and for unions the issues
  * of the branch the input was meant for (a fault of a known `kind`, a `between` window).
  */
-function issuesOf(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[], locate: Locate): ScenarioIssue[] {
+function issuesOf(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[], locate: Locate | undefined): ScenarioIssue[] {
   return issues.flatMap((issue): ScenarioIssue[] => {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => scenarioIssue([...path, key], 'unknown field', locate));

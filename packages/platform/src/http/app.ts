@@ -4,7 +4,7 @@
  * `/readyz`, `/metrics`, `/openapi.json`, and one error path to `application/problem+json`.
  */
 import type { IncomingMessage } from 'node:http';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import { runWithCorrelation } from '../context.ts';
 import type { Logger } from '../logger.ts';
@@ -35,6 +35,26 @@ export interface HttpAppOptions {
   /** The service's own registry; `/metrics` serves it. */
   readonly metrics: Registry;
   readonly openapi: { readonly title: string; readonly description?: string };
+  /**
+   * Protocol-compatible sub-applications that keep their own formats: provider APIs such as the
+   * simulator's OpenStack (`/identity`, `/compute`, `/image`) and EC2 (`/ec2`) endpoints, whose
+   * clients expect the provider's bodies and error formats rather than Defib's. Each handler
+   * (typically an `express.Router` with its own error handler) is mounted at its path after the
+   * correlation id and access log, so its requests are logged and measured (under the route
+   * label `<path>/*`, which keeps metric labels bounded), and before the declarative routes and
+   * the 404 problem fallback. It answers errors its own way; what it passes on (`next()`) falls
+   * through to the declarative routes, and what it throws to `next(error)` reaches the problem
+   * mapper. It is not described in `/openapi.json`. A path is a fixed prefix (`/identity`, no
+   * parameters) and may not shadow a declarative route.
+   */
+  readonly mounts?: readonly HttpMount[];
+}
+
+/** A sub-application mounted at a fixed path prefix; see `HttpAppOptions.mounts`. */
+export interface HttpMount {
+  /** `/identity`, `/regions/RegionTwo/compute`: starts with `/`, no trailing `/`, no parameters. */
+  readonly path: string;
+  readonly handler: RequestHandler;
 }
 
 /** What the app tracks per request. */
@@ -86,6 +106,8 @@ export function createHttpApp(options: HttpAppOptions): Express {
       quiet: PROBE_PATHS.has(request.path),
     };
     states.set(request, state);
+    // Taken now: inside a mount, express strips the mount path from the request until it leaves.
+    const path = request.path;
     response.setHeader(CORRELATION_HEADER, state.correlationId);
     if (lifecycle.draining) response.setHeader('Connection', 'close');
     let recorded = false;
@@ -97,7 +119,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
       const status = response.writableFinished ? response.statusCode : 499;
       metrics.observe(request.method, route, status, ms / 1000);
       runWithCorrelation(state.correlationId, () => {
-        const line = { method: request.method, route, path: request.path, status, ms: Math.round(ms * 10) / 10 };
+        const line = { method: request.method, route, path, status, ms: Math.round(ms * 10) / 10 };
         if (state.quiet) logger.debug(line, 'request');
         else logger.info(line, 'request');
       });
@@ -110,6 +132,25 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const builtIns = builtInRoutes(options, lifecycle, () => openApiDocument);
   const allRoutes = [...builtIns, ...options.routes];
   checkRoutes(allRoutes);
+  const mounts = options.mounts ?? [];
+  checkMounts(mounts, allRoutes);
+
+  for (const mount of mounts) {
+    const label = `${mount.path}/*`;
+    app.use(mount.path, (request: Request, response: Response, next: NextFunction) => {
+      const state = states.get(request);
+      if (state !== undefined) state.route = label;
+      void mount.handler(request, response, (error?: unknown) => {
+        if (error === undefined || error === null || error === 'router' || error === 'route') {
+          // Passed on unanswered: whatever answers it next labels the request.
+          if (state !== undefined) state.route = undefined;
+          next();
+          return;
+        }
+        next(error);
+      });
+    });
+  }
   const openApiDocument = buildOpenApiDocument(allRoutes, { title: options.openapi.title, version: options.version, ...(options.openapi.description === undefined ? {} : { description: options.openapi.description }) });
 
   const router = express.Router({ caseSensitive: true, strict: false });
@@ -282,6 +323,22 @@ function checkRoutes(routes: readonly Route[]): void {
     if (operationIds.has(route.operationId)) throw new Error(`operationId "${route.operationId}" is used twice`);
     seen.add(key);
     operationIds.add(route.operationId);
+  }
+}
+
+const MOUNT_PATH = /^(\/[A-Za-z0-9._~%-]+)+$/;
+
+/** Mounts are fixed prefixes (bounded metric labels) that never hide a declarative route. */
+function checkMounts(mounts: readonly HttpMount[], routes: readonly Route[]): void {
+  const seen = new Set<string>();
+  for (const mount of mounts) {
+    if (!MOUNT_PATH.test(mount.path)) {
+      throw new Error(`mount "${mount.path}": a mount path is a fixed prefix such as /identity (no trailing /, no parameters)`);
+    }
+    if (seen.has(mount.path)) throw new Error(`mount "${mount.path}" is defined twice`);
+    seen.add(mount.path);
+    const shadowed = routes.find((route) => route.path === mount.path || route.path.startsWith(`${mount.path}/`));
+    if (shadowed !== undefined) throw new Error(`mount "${mount.path}" would shadow route ${shadowed.method.toUpperCase()} ${shadowed.path}`);
   }
 }
 
