@@ -139,17 +139,15 @@ describe('scenarios', () => {
     expect(reply).toMatchObject({ status: 201, body: { name: 'json', seed: '7' } });
   });
 
-  // Lines and columns are for scenario files (`--scenario FILE`, see scenario-loader.spec.ts): a
-  // request body reaches the route already parsed, so its problems name fields in reading order.
-  it('answers an invalid scenario with a 400 problem naming each field, in reading order', async () => {
+  it('answers an invalid scenario with a 400 problem naming each field with its line, in reading order', async () => {
     const sim = await start();
     const reply = await post(sim, ['name: broken', 'seed: 1', 'faults:', '  - at: soon', '    kind: vm-crash', '    target: { vm: a, host: b }', '  - at: 5s', '    kind: meteor', '    target: { vm: a }'].join('\n'));
     expect(reply.status).toBe(400);
     expect(reply.type).toContain('application/problem+json');
     expect(reply.body.issues).toEqual([
-      { path: 'faults[0].at', message: 'must be a duration such as 500ms, 10s or 5m' },
-      { path: 'faults[0].target.host', message: expect.stringContaining('cannot be combined with vm') as unknown },
-      { path: 'faults[1].kind', message: expect.stringContaining('must be one of vm-crash') as unknown },
+      { path: 'faults[0].at', message: 'must be a duration such as 500ms, 10s or 5m', line: 4, column: 5 },
+      { path: 'faults[0].target.host', message: expect.stringContaining('cannot be combined with vm') as unknown, line: 6, column: expect.any(Number) as unknown },
+      { path: 'faults[1].kind', message: expect.stringContaining('must be one of vm-crash') as unknown, line: 8, column: 5 },
     ]);
     expect(reply.body.detail).toContain('faults[0].at');
   });

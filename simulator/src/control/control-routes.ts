@@ -16,7 +16,7 @@ import type { Vm } from '../cloud/vm.ts';
 import type { FaultEngine } from '../faults/fault-engine.ts';
 import { faultSpecSchema } from '../faults/fault-spec.ts';
 import { UnknownTargetError } from '../faults/fault-target.ts';
-import { ScenarioError, validateScenario } from '../scenarios/scenario-loader.ts';
+import { loadScenario, ScenarioError, validateScenario } from '../scenarios/scenario-loader.ts';
 import type { ScenarioRunner } from '../scenarios/scenario-runner.ts';
 import { scenarioSchema, type Scenario } from '../scenarios/scenario-schema.ts';
 import type { Timeline } from '../timeline/timeline.ts';
@@ -117,16 +117,20 @@ const agentParamsSchema = z.object({ vmId: z.string().max(255) });
  * its field (`faults[1].at`; `body` for the document as a whole).
  */
 const scenarioBody: BodyParser<Scenario> = {
-  parse(raw) {
-    try {
-      return validateScenario(raw);
-    } catch (error) {
-      if (error instanceof ScenarioError) throw scenarioProblem(error);
-      throw error;
-    }
-  },
+  parse: (raw) => asProblem(() => validateScenario(raw)),
+  // the text gives every issue its line and column, as for a scenario file
+  parseWithSource: (_raw, source) => asProblem(() => loadScenario(source.text).scenario),
   jsonSchema: z.toJSONSchema(scenarioSchema, { io: 'input', unrepresentable: 'any' }),
 };
+
+function asProblem(validate: () => Scenario): Scenario {
+  try {
+    return validate();
+  } catch (error) {
+    if (error instanceof ScenarioError) throw scenarioProblem(error);
+    throw error;
+  }
+}
 
 function scenarioProblem(error: ScenarioError): AppError {
   const issues = error.issues.map((issue) => ({ ...issue, path: issue.path === '' ? 'body' : issue.path }));

@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 import { runWithCorrelation } from '../context.ts';
 import type { Logger } from '../logger.ts';
 import { createAuthenticator, type AuthSettings, type Authenticator } from './auth.ts';
-import { readRequestBody } from './body.ts';
+import { readRequestBody, type ReceivedBody } from './body.ts';
 import { CORRELATION_HEADER, acceptCorrelationId } from './correlation.ts';
 import { AppError, type FieldIssue } from './errors.ts';
 import { createHttpMetrics } from './metrics.ts';
@@ -241,7 +241,7 @@ async function serveRoute(route: Route, request: Request, response: Response, de
   const correlationId = state?.correlationId ?? acceptCorrelationId(undefined);
 
   const auth = deps.authenticator.authorize(request.headers.authorization, route.scope);
-  const raw =
+  const received =
     route.body === undefined
       ? undefined
       : await readRequestBody(request, { limitBytes: deps.bodyLimitBytes, formats: route.bodyFormats ?? ['json'] });
@@ -249,7 +249,7 @@ async function serveRoute(route: Route, request: Request, response: Response, de
   const issues: FieldIssue[] = [];
   const params = validateObject(route.params, { ...request.params }, 'params', issues);
   const query = validateObject(route.query, { ...(request.query as Record<string, unknown>) }, 'query', issues);
-  const body = route.body === undefined ? undefined : validateBody(route.body, raw, issues);
+  const body = route.body === undefined ? undefined : validateBody(route.body, received, issues);
   if (issues.length > 0) throw AppError.validation(issues);
 
   const { authorization: _authorization, ...headers } = request.headers;
@@ -273,7 +273,8 @@ function validateObject(schema: ObjectSchema | undefined, value: Record<string, 
   return undefined;
 }
 
-function validateBody(parser: NonNullable<Route['body']>, raw: unknown, issues: FieldIssue[]): unknown {
+function validateBody(parser: NonNullable<Route['body']>, received: ReceivedBody | undefined, issues: FieldIssue[]): unknown {
+  const raw = received?.value;
   if (isZodSchema(parser)) {
     const result = parser.safeParse(raw, REQUEST_PARSE_OPTIONS);
     if (result.success) return result.data;
@@ -281,7 +282,7 @@ function validateBody(parser: NonNullable<Route['body']>, raw: unknown, issues: 
     return undefined;
   }
   try {
-    return parser.parse(raw);
+    return parser.parseWithSource !== undefined && received !== undefined ? parser.parseWithSource(raw, received.source) : parser.parse(raw);
   } catch (error) {
     if (isZodError(error)) issues.push(...fieldIssuesFromZod(error.issues));
     else if (isContractViolation(error)) issues.push(...fieldIssuesFromViolation(error));

@@ -22,12 +22,24 @@ export interface BodyOptions {
   formats: readonly BodyFormat[];
 }
 
+/** A body as received: its text and format, and what parsing it gave. */
+export interface ReceivedBody {
+  readonly value: unknown;
+  readonly source: BodySource;
+}
+
+/** The text of a body and the format it was parsed as; parsers use it to point at lines. */
+export interface BodySource {
+  readonly text: string;
+  readonly format: BodyFormat;
+}
+
 /**
- * The parsed body, or `undefined` when the request has none (so the route's schema can say the
- * body is required). Rejects with an `AppError`. What happens to an unread rest of a refused
- * body is the error responder's decision (see `app.ts`).
+ * The parsed body with its source, or `undefined` when the request has none (so the route's
+ * schema can say the body is required). Rejects with an `AppError`. What happens to an unread
+ * rest of a refused body is the error responder's decision (see `app.ts`).
  */
-export async function readRequestBody(request: IncomingMessage, options: BodyOptions): Promise<unknown> {
+export async function readRequestBody(request: IncomingMessage, options: BodyOptions): Promise<ReceivedBody | undefined> {
   if (!hasBody(request)) return undefined;
   const format = negotiateFormat(request.headers['content-type'], options.formats);
   const encoding = request.headers['content-encoding']?.trim().toLowerCase();
@@ -45,11 +57,12 @@ export async function readRequestBody(request: IncomingMessage, options: BodyOpt
     throw AppError.badRequest('request body is not valid UTF-8');
   }
   if (text.trim() === '') return undefined;
+  const source: BodySource = { text, format };
   switch (format) {
     case 'json':
-      return parseJsonBody(text);
+      return { value: parseJsonBody(text), source };
     case 'yaml':
-      return parseYamlBody(text);
+      return { value: parseYamlBody(text), source };
   }
 }
 

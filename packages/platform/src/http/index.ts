@@ -5,7 +5,7 @@ export { defineRoute, type BodyParser, type HttpMethod, type ResponseSpec, type 
 export { AppError, ERROR_STATUS, isAppError, type AppErrorOptions, type ErrorCode, type FieldIssue } from './errors.ts';
 export { toProblem, toAppError, PROBLEM_CONTENT_TYPE, type Problem, type ProblemDocument } from './problem.ts';
 export { createAuthenticator, bearerToken, type AuthContext, type AuthSettings, type Authenticator, type Principal, type RouteScope } from './auth.ts';
-export { BODY_MEDIA_TYPES, type BodyFormat } from './body.ts';
+export { BODY_MEDIA_TYPES, type BodyFormat, type BodySource } from './body.ts';
 export { CORRELATION_HEADER } from './correlation.ts';
 export { buildOpenApiDocument, type OpenApiDocument, type OpenApiInfo } from './openapi.ts';
 export { type ReadinessCheck } from './readiness.ts';

@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
 import type { Logger } from '../logger.ts';
 import type { AuthContext, RouteScope } from './auth.ts';
-import type { BodyFormat } from './body.ts';
+import type { BodyFormat, BodySource } from './body.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -20,6 +20,11 @@ export type ObjectSchema = z.ZodObject;
  */
 export interface BodyParser<T> {
   parse(raw: unknown): T;
+  /**
+   * Used instead of `parse` when present: the body's text and format too (it is already known to
+   * be well-formed), for parsers whose issues point at lines.
+   */
+  parseWithSource?(raw: unknown, source: BodySource): T;
   readonly jsonSchema?: object;
 }
 
