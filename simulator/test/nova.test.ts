@@ -311,6 +311,12 @@ describe('nova flavors and zones', () => {
     expect((await nova('GET', '/v2.1/flavors/99')).body).toEqual({ itemNotFound: { code: 404, message: 'Flavor 99 could not be found.' } });
   });
 
+  it('answers the extra-specs look-up clients make for every flavor', async () => {
+    expect((await nova('GET', '/v2.1/flavors/2/os-extra_specs')).body).toEqual({ extra_specs: {} });
+    expect((await nova('GET', '/v2.1/flavors/2/os-extra_specs/hw:cpu_policy')).status).toBe(404);
+    expect((await nova('GET', '/v2.1/flavors/99/os-extra_specs')).status).toBe(404);
+  });
+
   it('lists availability zones', async () => {
     const reply = await nova('GET', '/v2.1/os-availability-zone');
     expect(reply.body.availabilityZoneInfo).toEqual([{ zoneName: 'nova', zoneState: { available: true }, hosts: null }]);

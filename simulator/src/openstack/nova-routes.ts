@@ -216,11 +216,26 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     const view = context(req, res);
     res.json({ flavors: cloud.flavors.map((flavor) => flavorDetail(flavor, view)) });
   });
+  const findFlavor = (id: string) => {
+    const flavor = cloud.flavors.find((candidate) => candidate.id === id);
+    if (!flavor) throw itemNotFound(`Flavor ${id} could not be found.`);
+    return flavor;
+  };
   api.get('/flavors/:id', async (req, res) => {
     await admit('flavors.show');
-    const flavor = cloud.flavors.find((candidate) => candidate.id === req.params.id);
-    if (!flavor) throw itemNotFound(`Flavor ${req.params.id} could not be found.`);
-    res.json({ flavor: flavorDetail(flavor, context(req, res)) });
+    res.json({ flavor: flavorDetail(findFlavor(req.params.id), context(req, res)) });
+  });
+  // Simulated flavors carry no extra specs; clients such as `openstack flavor list` still ask.
+  api.get('/flavors/:id/os-extra_specs', async (req, res) => {
+    await admit('flavors.extra-specs.list');
+    findFlavor(req.params.id);
+    context(req, res);
+    res.json({ extra_specs: {} });
+  });
+  api.get('/flavors/:id/os-extra_specs/:key', async (req) => {
+    await admit('flavors.extra-specs.show');
+    findFlavor(req.params.id);
+    throw itemNotFound(`Flavor ${req.params.id} has no extra specs with key ${req.params.key}.`);
   });
 
   api.get('/os-availability-zone', async (_req, res) => {
