@@ -15,10 +15,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import amqp from 'amqplib';
 import pg from 'pg';
 import { createDomainEvent } from '@defib/contracts';
-import { Bus, busNames, createLogger } from '@defib/platform';
+import { Bus, busTopology, createLogger, deleteBusObjects } from '@defib/platform';
 import { createNotifierService, type NotifierConfig } from '../services/notifier/src/index.ts';
 
 const { values } = parseArgs({
@@ -190,22 +189,5 @@ try {
   }
   await admin.query(`drop database if exists ${pg.escapeIdentifier(databaseName)} with (force)`);
   await admin.end();
-  const names = busNames(prefix);
-  const connection = await amqp.connect(amqpUrl);
-  try {
-    for (const queue of ['notifier', 'bench-publisher'].flatMap((consumer) => [names.consumerQueue(consumer), names.deadLetterQueue(consumer)]).concat(names.unroutedQueue)) {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      await channel.deleteQueue(queue).catch(() => undefined);
-      await channel.close().catch(() => undefined);
-    }
-    for (const exchange of [names.eventsExchange, names.unroutedExchange, names.deadLetterExchange]) {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      await channel.deleteExchange(exchange).catch(() => undefined);
-      await channel.close().catch(() => undefined);
-    }
-  } finally {
-    await connection.close();
-  }
+  await deleteBusObjects(amqpUrl, busTopology(prefix, ['notifier', 'bench-publisher']));
 }

@@ -10,9 +10,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import amqp from 'amqplib';
 import pg from 'pg';
-import { Bus, busNames, createDatabase, createLogger, enqueueEvents, listenForNotifications, migrateToLatest, OutboxRelay, platformMigrations, type PlatformTables } from '@defib/platform';
+import { Bus, busTopology, createDatabase, deleteBusObjects, createLogger, enqueueEvents, listenForNotifications, migrateToLatest, OutboxRelay, platformMigrations, type PlatformTables } from '@defib/platform';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '20000' }, batch: { type: 'string', default: '10' }, relays: { type: 'string', default: '1' } } });
 const total = Number(values.events);
@@ -102,10 +101,5 @@ try {
   await database.close();
   await admin.query(`drop database if exists ${pg.escapeIdentifier(databaseName)} with (force)`);
   await admin.end();
-  const names = busNames(prefix);
-  const connection = await amqp.connect(amqpUrl);
-  const channel = await connection.createChannel();
-  for (const queue of [names.consumerQueue('sink'), names.deadLetterQueue('sink'), names.unroutedQueue]) await channel.deleteQueue(queue);
-  for (const exchange of [names.eventsExchange, names.unroutedExchange, names.deadLetterExchange]) await channel.deleteExchange(exchange);
-  await connection.close();
+  await deleteBusObjects(amqpUrl, busTopology(prefix, ['sink']));
 }

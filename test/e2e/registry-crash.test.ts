@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DomainEvent } from '@defib/contracts';
 import { wordpressManifest } from '@defib/contracts/testing';
-import { Bus, busNames, createDatabase, createLogger, type PlatformTables } from '@defib/platform';
+import { Bus, busTopology, createDatabase, createLogger, type PlatformTables } from '@defib/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedBus, createIsolatedDatabase, startServiceProcess, waitFor, type IsolatedBus, type IsolatedDatabase, type ServiceProcess } from '../support/index.ts';
 
@@ -46,11 +46,7 @@ describe('registry killed with SIGKILL', () => {
   afterAll(async () => {
     await registry?.kill('SIGTERM');
     await spy?.close();
-    const names = busNames(bus.prefix);
-    await bus.cleanUp({
-      exchanges: [names.eventsExchange, names.unroutedExchange, names.deadLetterExchange],
-      queues: ['registry', 'spy'].flatMap((consumer) => [names.consumerQueue(consumer), names.deadLetterQueue(consumer)]).concat(names.unroutedQueue),
-    });
+    await bus.cleanUp(busTopology(bus.prefix, ['registry', 'spy']));
     await database?.drop();
   });
 

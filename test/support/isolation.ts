@@ -3,7 +3,7 @@
  * afterwards, so test files run in parallel and leave the shared servers as they found them.
  */
 import { randomBytes } from 'node:crypto';
-import amqp from 'amqplib';
+import { deleteBusObjects } from '@defib/platform';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { TEST_DATABASE_PREFIX } from './abandoned.ts';
@@ -63,24 +63,6 @@ export function createIsolatedBus(): IsolatedBus {
   return {
     url: amqpUrl,
     prefix: `test-${uniqueSuffix()}`,
-    async cleanUp({ exchanges, queues }) {
-      const connection = await amqp.connect(amqpUrl);
-      try {
-        for (const queue of queues) {
-          const channel = await connection.createChannel();
-          channel.on('error', () => undefined);
-          await channel.deleteQueue(queue).catch(() => undefined);
-          await channel.close().catch(() => undefined);
-        }
-        for (const exchange of exchanges) {
-          const channel = await connection.createChannel();
-          channel.on('error', () => undefined);
-          await channel.deleteExchange(exchange).catch(() => undefined);
-          await channel.close().catch(() => undefined);
-        }
-      } finally {
-        await connection.close();
-      }
-    },
+    cleanUp: (objects) => deleteBusObjects(amqpUrl, objects),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { Writable } from 'node:stream';
 import type { DomainEvent } from '@defib/contracts';
-import { Bus, busNames, createLogger, type Logger } from '@defib/platform';
+import { Bus, busTopology, createLogger, type Logger } from '@defib/platform';
 import type { IsolatedBus } from './isolation.ts';
 import { waitFor } from './wait.ts';
 
@@ -57,11 +57,7 @@ export async function startEventSpy(bus: IsolatedBus): Promise<EventSpy> {
 
 /** Deletes the exchanges and the queues of `consumers` (and the spy's) that a test run declared. */
 export async function cleanUpServiceBus(bus: IsolatedBus, consumers: readonly string[]): Promise<void> {
-  const names = busNames(bus.prefix);
-  await bus.cleanUp({
-    exchanges: [names.eventsExchange, names.unroutedExchange, names.deadLetterExchange],
-    queues: [...consumers, 'spy'].flatMap((consumer) => [names.consumerQueue(consumer), names.deadLetterQueue(consumer)]).concat(names.unroutedQueue),
-  });
+  await bus.cleanUp(busTopology(bus.prefix, [...consumers, 'spy']));
 }
 
 export interface RequestOptions {

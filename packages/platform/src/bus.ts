@@ -21,6 +21,35 @@ export function busNames(prefix: string) {
   };
 }
 
+/** Everything an installation with `prefix` declares for `consumers`: what a clean-up removes. */
+export function busTopology(prefix: string, consumers: readonly string[]): { exchanges: string[]; queues: string[] } {
+  const names = busNames(prefix);
+  return {
+    exchanges: [names.eventsExchange, names.unroutedExchange, names.deadLetterExchange],
+    queues: consumers.flatMap((consumer) => [names.consumerQueue(consumer), names.deadLetterQueue(consumer)]).concat(names.unroutedQueue),
+  };
+}
+
+/**
+ * Deletes exchanges and queues (for test runs and benches that leave the broker as they found
+ * it). One channel per deletion: a missing object closes its channel, not the others.
+ */
+export async function deleteBusObjects(url: string, objects: { exchanges: readonly string[]; queues: readonly string[] }): Promise<void> {
+  const connection = await amqp.connect(url);
+  try {
+    const remove = async (work: (channel: Channel) => Promise<unknown>) => {
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      await work(channel).catch(() => undefined);
+      await channel.close().catch(() => undefined);
+    };
+    for (const queue of objects.queues) await remove((channel) => channel.deleteQueue(queue));
+    for (const exchange of objects.exchanges) await remove((channel) => channel.deleteExchange(exchange));
+  } finally {
+    await connection.close();
+  }
+}
+
 export interface BusOptions {
   url: string;
   prefix: string;

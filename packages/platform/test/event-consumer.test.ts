@@ -3,7 +3,7 @@ import amqp from 'amqplib';
 import { createDomainEvent, type DomainEvent } from '@defib/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedBus, waitFor, type IsolatedBus } from '../../../test/support/index.ts';
-import { Bus, busNames } from '../src/bus.ts';
+import { Bus, busNames, busTopology } from '../src/bus.ts';
 import { consumeDomainEvents, type EventHandlers } from '../src/event-consumer.ts';
 import { createLogger } from '../src/logger.ts';
 
@@ -31,11 +31,7 @@ describe('domain event consumer', () => {
 
   afterAll(async () => {
     await bus?.close();
-    const names = busNames(isolated.prefix);
-    await isolated.cleanUp({
-      exchanges: [names.eventsExchange, names.unroutedExchange, names.deadLetterExchange],
-      queues: [names.consumerQueue('spec'), names.deadLetterQueue('spec'), names.unroutedQueue],
-    });
+    await isolated.cleanUp(busTopology(isolated.prefix, ['spec']));
   });
 
   async function takeAll(queue: string, until: (bodies: string[]) => boolean): Promise<string[]> {

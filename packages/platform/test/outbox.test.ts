@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedBus, createIsolatedDatabase, waitFor, type IsolatedBus, type IsolatedDatabase } from '../../../test/support/index.ts';
-import { Bus, busNames } from '../src/bus.ts';
+import { Bus, busNames, busTopology } from '../src/bus.ts';
 import { createDatabase, listenForNotifications, migrateToLatest, type Database } from '../src/database.ts';
 import { createLogger } from '../src/logger.ts';
 import { enqueueEvents, handleOnce, OutboxRelay, platformMigrations, type PlatformTables } from '../src/outbox.ts';
@@ -73,11 +73,7 @@ describe('transactional outbox and inbox', () => {
   afterAll(async () => {
     await bus?.close();
     await database?.close();
-    const names = busNames(isolatedBus.prefix);
-    await isolatedBus.cleanUp({
-      exchanges: [names.eventsExchange, names.unroutedExchange, names.deadLetterExchange],
-      queues: [names.consumerQueue('spec'), names.deadLetterQueue('spec'), names.unroutedQueue],
-    });
+    await isolatedBus.cleanUp(busTopology(isolatedBus.prefix, ['spec']));
     await isolatedDatabase?.drop();
   });
 

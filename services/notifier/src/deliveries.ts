@@ -8,6 +8,7 @@ import type { Kysely } from 'kysely';
 import { deliveryRepository, type DeliveryFilter } from './delivery.repository.ts';
 import { subscriptionRepository } from './subscription.repository.ts';
 import type { AttemptOutcome, AttemptRow, DeliveryChannel, DeliveryMode, DeliveryRow, DeliveryStatus, FailureReason, NotifierTables } from './tables.ts';
+import { decodeCursor, encodeCursor } from './page-cursor.ts';
 
 export interface AttemptView {
   number: number;
@@ -83,18 +84,6 @@ function deliveryView(row: DeliveryRow, events: { id: string; type: string; occu
   };
 }
 
-function encodeCursor(row: DeliveryRow): string {
-  return Buffer.from(`${row.created_at.toISOString()}|${row.id}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at = '', id = ''] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(at);
-  if (Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
-    throw AppError.validation([{ path: 'query.cursor', message: 'must be the nextCursor of a previous page' }]);
-  }
-  return { createdAt, id };
-}
 
 export function createDeliveryLog(db: Kysely<NotifierTables>, onRequeued: () => void): DeliveryLog {
   const views = async (rows: DeliveryRow[]): Promise<DeliveryView[]> => {

@@ -33,6 +33,11 @@ export interface IntakeResult {
   grouped: number;
 }
 
+/** Serialises storm-control decisions for one subscription target until the transaction ends. */
+async function lockTarget(trx: Trx, subscriptionId: string, target: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`storm:${subscriptionId}:${target}`}, 0))`.execute(trx);
+}
+
 async function takeBucket(trx: Trx, subscriptionId: string, target: string): Promise<BucketState | undefined> {
   const row = await trx
     .selectFrom('storm_buckets')
@@ -147,9 +152,12 @@ export async function takeInEvent(trx: Trx, event: DomainEvent, settings: Intake
     const limit = effectiveRateLimit(subscription, settings.defaultRateLimit);
     for (const target of targets) {
       const consultsBucket = subscription.digest_window_ms === 0 && limit !== null;
+      // Events are taken in concurrently: the bucket and open-group decisions for one target must
+      // be made one event at a time, or a storm's first events all see a full bucket.
+      if (consultsBucket) await lockTarget(trx, subscription.id, target);
       const groupOpen = consultsBucket ? await hasOpenGroup(trx, subscription.id, target, groupKey) : false;
       const bucket = consultsBucket && !groupOpen ? await takeBucket(trx, subscription.id, target) : undefined;
-      const decision = routeEvent({ limit, digestWindowMs: subscription.digest_window_ms, groupOpen, bucket, now });
+      const decision = routeEvent({ limit, digestWindowMs: subscription.digest_window_ms, groupOpen, bucket, now: consultsBucket ? settings.clock() : now });
       if (consultsBucket && !groupOpen && decision.bucket !== undefined) await storeBucket(trx, subscription.id, target, decision.bucket);
       // The unique (subscription, target, event) in delivery_events backs the inbox: one delivery per event and target.
       if (decision.routing.mode === 'single') {

@@ -13,6 +13,7 @@ import { subscriptionRepository } from './subscription.repository.ts';
 import type { RateLimit } from './storm-control.ts';
 import type { NotifierTables, StoredRateLimit, SubscriptionKind, SubscriptionRow, SubscriptionUpdate } from './tables.ts';
 import { generateWebhookSecret } from './webhook-signature.ts';
+import { decodeCursor, encodeCursor } from './page-cursor.ts';
 
 /** Storm control as the API shows it. */
 export interface RateLimitView {
@@ -145,18 +146,6 @@ export function toSubscriptionView(row: SubscriptionRow, defaultRateLimit: RateL
   return { ...common, recipients: row.recipients, digestWindow: formatDuration(row.digest_window_ms) };
 }
 
-function encodeCursor(row: SubscriptionRow): string {
-  return Buffer.from(`${row.created_at.toISOString()}|${row.id}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at = '', id = ''] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(at);
-  if (Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
-    throw AppError.validation([{ path: 'query.cursor', message: 'must be the nextCursor of a previous page' }]);
-  }
-  return { createdAt, id };
-}
 
 export interface SubscriptionCatalogueDependencies {
   db: Kysely<NotifierTables>;
