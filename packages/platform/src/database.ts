@@ -7,6 +7,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationR
 import pg from 'pg';
 import type { Logger } from './logger.ts';
 import { redactUrl } from './logger.ts';
+import { DatabaseUnavailableError, jitteredDelay } from './database-availability.ts';
 
 export interface DatabaseOptions {
   url: string;
@@ -37,12 +38,20 @@ export function createDatabase<DB>(options: DatabaseOptions): Database<DB> {
     options: `-c search_path=${options.schema},public`,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    // A server that vanished without closing the socket (a failover, a cut network) is noticed.
+    keepAlive: true,
   });
-  // An idle client that loses its server must not crash the process; the pool replaces it.
-  pool.on('error', (error) => {
-    options.logger.warn({ err: error, database: redactUrl(options.url) }, 'idle database connection failed');
-  });
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  watchConnections(pool, options);
+  // Kysely gets connections through this door, so a connection that cannot be had is reported as
+  // the database being unavailable (503, retried), not as whatever the driver happened to say.
+  const connections = {
+    connect: () =>
+      pool.connect().catch((error: unknown) => {
+        throw pool.ending ? error : new DatabaseUnavailableError(error);
+      }),
+    end: () => pool.end(),
+  };
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: connections }) });
   let closed = false;
   return {
     db,
@@ -57,6 +66,31 @@ export function createDatabase<DB>(options: DatabaseOptions): Database<DB> {
       await db.destroy();
     },
   };
+}
+
+/**
+ * node-postgres emits `error` on a client whose server connection breaks, and a checked-out
+ * client has no listener of its own: without one, a restart of PostgreSQL kills the process.
+ * Every client of the pool gets a listener that reports the loss once, saying what it affects;
+ * the pool drops the broken client (idle now, or when its holder releases it) and opens a new
+ * one on demand.
+ */
+function watchConnections(pool: pg.Pool, options: DatabaseOptions): void {
+  const inUse = new WeakSet<pg.PoolClient>();
+  const database = redactUrl(options.url);
+  pool.on('acquire', (client) => inUse.add(client));
+  pool.on('release', (_error, client) => inUse.delete(client));
+  pool.on('connect', (client) => {
+    let reported = false;
+    client.on('error', (error) => {
+      if (reported) return;
+      reported = true;
+      const affects = inUse.has(client) ? 'a connection in use: its work fails and is retried' : 'an idle connection: it is replaced';
+      options.logger.warn({ err: error, database, schema: options.schema, affects }, 'database connection lost');
+    });
+  });
+  // Reported above, once per client; the pool's own event must merely not go unhandled.
+  pool.on('error', () => undefined);
 }
 
 /** Timestamped migrations, keyed by name (`2026-11-25T0400-clouds`); applied in name order. */
@@ -97,7 +131,9 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
- * Listens for Postgres notifications on a dedicated connection, reconnecting when it drops.
+ * Listens for Postgres notifications on a dedicated connection, reconnecting when it drops (with
+ * a growing, jittered delay while the database stays away). `onNotify` is also called after each
+ * (re)subscription, since notifications sent while nobody listened are lost.
  * Returns a function that stops listening.
  */
 export async function listenForNotifications(
@@ -109,6 +145,7 @@ export async function listenForNotifications(
   let client: { connection: pg.PoolClient; detach: () => void } | undefined;
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
+  let failures = 0;
   const subscribe = async () => {
     const connection = await pool.connect();
     const onNotification = (message: pg.Notification) => {
@@ -137,15 +174,19 @@ export async function listenForNotifications(
       throw error;
     }
     client = { connection, detach };
+    if (failures > 0) logger.info({ channel, attempts: failures }, 'notification connection back; listening again');
+    failures = 0;
     // Anything that happened while we were not listening is picked up by the next poll.
     onNotify();
   };
   const scheduleRetry = () => {
     if (stopped || retry !== undefined) return;
+    // Every replica lost it at the same moment: jitter spreads their reconnections out.
     retry = setTimeout(() => {
       retry = undefined;
       subscribe().catch(() => scheduleRetry());
-    }, 1_000);
+    }, jitteredDelay(200, 3_000, failures));
+    failures += 1;
   };
   await subscribe();
   return async () => {

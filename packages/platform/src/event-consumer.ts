@@ -8,6 +8,7 @@
 import { ContractViolation, eventTypes, parseDomainEvent, routingKeyFor, type DomainEvent, type EventType } from '@defib/contracts';
 import type { Bus, Settlement } from './bus.ts';
 import { runWithCorrelation } from './context.ts';
+import { retryWhileDatabaseUnavailable } from './database-availability.ts';
 import type { Logger } from './logger.ts';
 
 export type EventHandlers = { [T in EventType]?: (event: DomainEvent<T>) => Promise<void> };
@@ -48,7 +49,12 @@ export async function consumeDomainEvents(bus: Bus, options: EventConsumerOption
         logger.error({ type: event.type, eventId: event.id }, 'no handler for event; dead-lettering it');
         return 'dead-letter';
       }
-      await runWithCorrelation(event.correlationId, () => handler(event));
+      // Held, not requeued, while the database is away: a requeue would count against the
+      // queue's delivery limit and a long enough outage would dead-letter good events.
+      await retryWhileDatabaseUnavailable(() => runWithCorrelation(event.correlationId, () => handler(event)), {
+        logger,
+        what: `handling ${event.type} ${event.id}`,
+      });
       options.onHandled?.(event);
       return 'ack';
     },

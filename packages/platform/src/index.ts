@@ -1,6 +1,7 @@
 export * from './bus.ts';
 export * from './config.ts';
 export * from './context.ts';
+export * from './database-availability.ts';
 export * from './database.ts';
 export * from './event-consumer.ts';
 export * from './http/index.ts';

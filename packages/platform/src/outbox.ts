@@ -10,6 +10,7 @@
  */
 import { sql, type ColumnType, type Kysely, type Migration, type Transaction } from 'kysely';
 import type { Bus } from './bus.ts';
+import { jitteredDelay } from './database-availability.ts';
 import type { Logger } from './logger.ts';
 
 /** An event as the outbox stores it: the full envelope, published as is. */
@@ -192,7 +193,9 @@ export class OutboxRelay {
       }
       if (!this.running) break;
       if (published > 0 && this.failures === 0) continue;
-      const delay = this.failures > 0 ? Math.min(30_000, 250 * 2 ** Math.min(this.failures, 7)) : pollIntervalMs;
+      // Capped at a few seconds: once the database or the broker is back, committed events go out
+      // promptly (a LISTEN reconnection also wakes the relay at once).
+      const delay = this.failures > 0 ? jitteredDelay(250, 5_000, this.failures - 1) : pollIntervalMs;
       if (this.pending && this.failures === 0) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createDomainEvent, type DomainEvent } from '@defib/contracts';
-import { enqueueEvents, type Logger, type SecretBox } from '@defib/platform';
+import { enqueueEvents, isDatabaseUnavailable, jitteredDelay, retryWhileDatabaseUnavailable, type Logger, type SecretBox } from '@defib/platform';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { isSustainedFailure, judgeEmailAttempt, judgeWebhookAttempt, nextStep, type AttemptVerdict, type NextStep } from './delivery-outcome.ts';
 import { deliveryRepository, fromNow } from './delivery.repository.ts';
@@ -125,7 +125,9 @@ export class DeliveryWorker {
         failures = 0;
       } catch (error) {
         failures += 1;
-        waitMs = Math.min(30_000, 100 * 2 ** Math.min(failures, 8));
+        // Capped at a few seconds so claiming resumes soon after the database is back (the LISTEN
+        // connection's return also wakes the worker at once).
+        waitMs = jitteredDelay(200, 5_000, failures - 1);
         if (this.#running) this.#logger.warn({ err: error, failures }, 'could not claim deliveries; will retry');
       }
       if (!this.#running) break;
@@ -162,13 +164,21 @@ export class DeliveryWorker {
   }
 
   async #attempt(delivery: DeliveryRow, loading: Promise<ClaimedBatch>): Promise<void> {
+    const leaseEndsAt = Date.now() + this.#options.settings.leaseMs;
+    // A database outage mid-attempt is waited out while the lease lasts: the webhook is not called
+    // twice for it, and the outcome is recorded once the database is back.
+    const whileDatabaseAway = <T>(work: () => Promise<T>, what: string) =>
+      retryWhileDatabaseUnavailable(work, { logger: this.#logger, what, shouldContinue: () => this.#running && Date.now() < leaseEndsAt });
     try {
-      const loaded = await loading;
+      const loaded = await loading.catch((error: unknown) => {
+        if (!isDatabaseUnavailable(error)) throw error;
+        return whileDatabaseAway(() => this.#load([delivery]), `loading delivery ${delivery.id}`);
+      });
       const subscription = loaded.subscriptions.get(delivery.subscription_id);
       if (subscription === undefined) return; // deleted meanwhile: its deliveries went with it
       const events = loaded.events.get(delivery.id) ?? [];
       const report = await this.#send(delivery, subscription, events);
-      await this.#record(delivery, subscription, events, report);
+      await whileDatabaseAway(() => this.#record(delivery, subscription, events, report), `recording the attempt of delivery ${delivery.id}`);
     } catch (error) {
       // The lease expires and another attempt follows; nothing is lost.
       this.#logger.error({ err: error, deliveryId: delivery.id }, 'delivery attempt could not be completed');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { DatabaseUnavailableError } from '../database-availability.ts';
 import { AppError } from './errors.ts';
 import { PROBLEM_TYPE_BASE, toProblem } from './problem.ts';
 
@@ -95,6 +96,18 @@ describe('problem mapper', () => {
     expect(serialised).not.toContain('hunter2');
     expect(serialised).not.toContain('at ');
     expect(problem.error.cause).toBeInstanceOf(Error);
+  });
+
+  it('answers a database outage with 503 and Retry-After, never quoting the driver', () => {
+    const killed = Object.assign(new Error('terminating connection due to administrator command at postgres://defib:hunter2@db'), { code: '57P01' });
+    for (const thrown of [killed, new DatabaseUnavailableError(killed)]) {
+      const problem = toProblem(thrown, context);
+      expect(problem.status).toBe(503);
+      expect(problem.body.code).toBe('unavailable');
+      expect(problem.headers['Retry-After']).toBe('2');
+      expect(problem.body.detail).toMatch(/database is unavailable/);
+      expect(JSON.stringify(problem.body)).not.toContain('hunter2');
+    }
   });
 
   it('treats a bare SyntaxError as a bug, not as bad input', () => {

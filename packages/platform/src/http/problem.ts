@@ -4,6 +4,7 @@
  * body-parser raise (`entity.too.large`, `entity.parse.failed`, `charset.unsupported`, bad
  * URL encoding …) become the matching 4xx; everything else is a 500 whose details stay in the log.
  */
+import { isDatabaseUnavailable } from '../database-availability.ts';
 import { AppError, isAppError, type ErrorCode, type FieldIssue } from './errors.ts';
 import { fieldIssuesFromViolation, fieldIssuesFromZod, isContractViolation, isZodError } from './validation.ts';
 
@@ -72,6 +73,13 @@ export function toProblem(thrown: unknown, context: { instance: string; correlat
   return { status: error.status, headers: error.headers, body, error };
 }
 
+/**
+ * The database went away under a request (a restart, a failover, killed connections). Its
+ * transaction was rolled back, so the client may simply try again.
+ */
+const DATABASE_UNAVAILABLE = (cause: unknown) =>
+  AppError.unavailable('the database is unavailable; try again shortly', { expose: true, headers: { 'Retry-After': '2' }, cause });
+
 /** Normalises anything thrown into an `AppError`, keeping the original as `cause`. */
 export function toAppError(thrown: unknown): AppError {
   if (isAppError(thrown)) return thrown;
@@ -79,6 +87,7 @@ export function toAppError(thrown: unknown): AppError {
   if (isContractViolation(thrown)) return AppError.validation(fieldIssuesFromViolation(thrown));
   const httpError = asHttpError(thrown);
   if (httpError !== undefined) return fromHttpError(httpError, thrown);
+  if (isDatabaseUnavailable(thrown)) return DATABASE_UNAVAILABLE(thrown);
   return AppError.internal(thrown instanceof Error ? thrown.message : 'non-error value thrown', thrown);
 }
 
