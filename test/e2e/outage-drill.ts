@@ -20,13 +20,16 @@ export interface OutageStack {
   close(): Promise<void>;
 }
 
-/** Starts the registry and the notifier on `databaseUrl`, registers a cloud and subscribes the receiver. */
-export async function startOutageStack(databaseUrl: string): Promise<OutageStack> {
+/**
+ * Starts the registry and the notifier on `databaseUrl` (and the shared broker, or `amqpUrl`),
+ * registers a cloud and subscribes the receiver.
+ */
+export async function startOutageStack(databaseUrl: string, amqpUrl?: string): Promise<OutageStack> {
   const bus: IsolatedBus = createIsolatedBus();
   const receiver = await startWebhookReceiver();
   const env = {
     DATABASE_URL: databaseUrl,
-    AMQP_URL: bus.url,
+    AMQP_URL: amqpUrl ?? bus.url,
     BUS_PREFIX: bus.prefix,
     DEFIB_ADMIN_TOKEN: ADMIN_TOKEN,
     DEFIB_SECRET_KEY: randomBytes(32).toString('base64'),
@@ -51,7 +54,7 @@ export async function startOutageStack(databaseUrl: string): Promise<OutageStack
     async close() {
       await Promise.all([registry.kill('SIGTERM'), notifier.kill('SIGTERM')]);
       await receiver.close();
-      await bus.cleanUp(busTopology(bus.prefix, ['registry', 'notifier']));
+      if (amqpUrl === undefined) await bus.cleanUp(busTopology(bus.prefix, ['registry', 'notifier']));
     },
   };
 }
@@ -84,7 +87,7 @@ export interface OutageReport {
  * accepted, runs `outage` (which takes the database away and brings it back) while the burst
  * goes on. Resolves when every apply was accepted and both parts are ready again.
  */
-export async function applyBurstThroughOutage(stack: OutageStack, options: { count: number; outageAfter: number; outage: () => Promise<void> }): Promise<OutageReport> {
+export async function applyBurstThroughOutage(stack: OutageStack, options: { count: number; outageAfter: number; outage: () => Promise<void>; names?: string }): Promise<OutageReport> {
   const applied = new Map<string, number>();
   const unavailableAnswers: OutageReport['unavailableAnswers'] = [];
   const readiness = { registry: [] as number[], notifier: [] as number[] };
@@ -128,7 +131,7 @@ export async function applyBurstThroughOutage(stack: OutageStack, options: { cou
       await new Promise((resolve) => setTimeout(resolve, Math.min(retryAfterMs, 500)));
     }
   };
-  const names = Array.from({ length: options.count }, (_, index) => `burst-${index}`);
+  const names = Array.from({ length: options.count }, (_, index) => `${options.names ?? 'burst'}-${index}`);
   const lanes = Array.from({ length: 4 }, async (_, lane) => {
     for (let index = lane; index < names.length; index += 4) await apply(names[index] as string);
   });
@@ -160,28 +163,35 @@ export function receivedEvents(receiver: WebhookReceiver): Map<string, { request
 }
 
 /**
- * What both drills promise: neither process exited, every apply went through (those that met the
- * outage after a 503 with `Retry-After`), readiness went down and came back within seconds, and
- * the receiver got each announcement exactly once as a receiver deduplicating by `webhook-id`
- * sees it.
+ * What every drill promises: neither process exited, every apply went through, readiness came
+ * back within seconds, and the receiver got each announcement exactly once as a receiver
+ * deduplicating by `webhook-id` sees it. A database outage also refuses applies (503 with
+ * `Retry-After`) and takes readiness down; a broker outage does neither to applies, whose events
+ * wait in the outbox.
  */
-export async function expectNothingLost(stack: OutageStack, report: OutageReport, count: number): Promise<void> {
+export async function expectNothingLost(stack: OutageStack, report: OutageReport, expected: { appliesRefused: boolean; readinessDips: boolean }): Promise<void> {
+  const count = report.applied.size;
   expect(stack.registry.child.exitCode).toBeNull();
   expect(stack.notifier.child.exitCode).toBeNull();
-  expect(report.applied.size).toBe(count);
-  expect(report.unavailableAnswers.length).toBeGreaterThan(0);
-  expect(report.unavailableAnswers.every((answer) => answer.code === 'unavailable' && answer.retryAfter !== null)).toBe(true);
-  expect(report.readiness.registry).toEqual([200, 503, 200]);
-  expect(report.readiness.notifier).toEqual([200, 503, 200]);
+  expect([...report.applied.values()].every((status) => status === 201)).toBe(true);
+  if (expected.appliesRefused) {
+    expect(report.unavailableAnswers.length).toBeGreaterThan(0);
+    expect(report.unavailableAnswers.every((answer) => answer.code === 'unavailable' && answer.retryAfter !== null)).toBe(true);
+  } else {
+    expect(report.unavailableAnswers).toEqual([]);
+  }
+  if (expected.readinessDips) {
+    expect(report.readiness.registry).toEqual([200, 503, 200]);
+    expect(report.readiness.notifier).toEqual([200, 503, 200]);
+  }
+  expect(report.readiness.registry.at(-1)).toBe(200);
+  expect(report.readiness.notifier.at(-1)).toBe(200);
   expect(report.backToReadyMs).toBeLessThan(10_000);
-  const events = await waitFor(
-    () => {
-      const received = receivedEvents(stack.receiver);
-      return new Set([...received.values()].map((event) => event.deployable)).size >= count ? received : undefined;
-    },
-    { what: `all ${count} applies delivered to the webhook`, timeoutMs: 30_000 },
-  );
-  const announced = [...events.values()];
+  const ofThisBurst = () => [...receivedEvents(stack.receiver).values()].filter((event) => report.applied.has(event.deployable));
+  const announced = await waitFor(() => {
+    const received = ofThisBurst();
+    return new Set(received.map((event) => event.deployable)).size >= count ? received : undefined;
+  }, { what: `all ${count} applies delivered to the webhook`, timeoutMs: 30_000 });
   expect(new Set(announced.map((event) => event.deployable))).toEqual(new Set(report.applied.keys()));
   expect(announced).toHaveLength(count);
   expect(announced.every((event) => event.webhookIds.size === 1)).toBe(true);

@@ -4,3 +4,4 @@ export { answers } from './infrastructure.ts';
 export * from './service-process.ts';
 export * from './service-harness.ts';
 export * from './throwaway-postgres.ts';
+export * from './throwaway-rabbitmq.ts';
