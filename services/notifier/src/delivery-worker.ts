@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createDomainEvent, type DomainEvent } from '@defib/contracts';
-import { enqueueEvents, type Logger, type SecretBox } from '@defib/platform';
+import type { BackgroundWorker, Logger, Outbox, SecretBox } from '@defib/platform';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { isSustainedFailure, judgeEmailAttempt, judgeWebhookAttempt, nextStep, type AttemptVerdict, type NextStep } from './delivery-outcome.ts';
 import { deliveryRepository, fromNow } from './delivery.repository.ts';
@@ -35,8 +35,8 @@ export interface DeliverySettings {
 
 export interface DeliveryWorkerOptions {
   db: Kysely<NotifierTables>;
-  /** The service's schema, for the outbox. */
-  schema: string;
+  /** Where given-up and disabled announcements go, in the outcome's transaction. */
+  outbox: Outbox<NotifierTables>;
   logger: Logger;
   metrics: NotifierMetrics;
   secrets: SecretBox;
@@ -68,7 +68,8 @@ interface ClaimedBatch {
   events: Map<string, DomainEvent[]>;
 }
 
-export class DeliveryWorker {
+export class DeliveryWorker implements BackgroundWorker {
+  readonly name = 'delivery-worker';
   readonly #options: DeliveryWorkerOptions;
   readonly #logger: Logger;
   readonly #inFlight = new Set<Promise<void>>();
@@ -261,7 +262,7 @@ export class DeliveryWorker {
           disabledDeliveries = disabled.givenUp;
         }
       }
-      await enqueueEvents(trx, this.#options.schema, emitted);
+      await this.#options.outbox.enqueue(trx, emitted);
       return { step, deliveryStatus: delivery.status, disabledDeliveries };
     });
     if (outcome === undefined) return;

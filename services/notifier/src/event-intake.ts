@@ -7,8 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent } from '@defib/contracts';
 import { eventTypes } from '@defib/contracts';
-import { handleOnce, type EventHandlers } from '@defib/platform';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import type { InboxHandlers } from '@defib/platform';
+import { sql, type Transaction } from 'kysely';
 import { routeEvent, type BucketState, type RateLimit } from './storm-control.ts';
 import { effectiveRateLimit } from './subscriptions.ts';
 import { subscriptionRepository } from './subscription.repository.ts';
@@ -174,14 +174,8 @@ export async function takeInEvent(trx: Trx, event: DomainEvent, settings: Intake
   return result;
 }
 
-/** A handler for every catalogued event type: the notifier is interested in all of them. */
-export function intakeHandlers(db: Kysely<NotifierTables>, settings: IntakeSettings, onTaken?: (event: DomainEvent, result: IntakeResult) => void): EventHandlers {
-  const handle = async (event: DomainEvent) => {
-    let result: IntakeResult = { subscriptions: 0, single: 0, grouped: 0 };
-    const fresh = await handleOnce(db, event, async (trx) => {
-      result = await takeInEvent(trx, event, settings);
-    });
-    if (fresh) onTaken?.(event, result);
-  };
+/** A handler for every catalogued event type (the notifier is interested in all of them), each run in the inbox transaction. */
+export function intakeHandlers(settings: IntakeSettings): InboxHandlers<NotifierTables, IntakeResult> {
+  const handle = (event: DomainEvent, trx: Trx) => takeInEvent(trx, event, settings);
   return Object.fromEntries(eventTypes.map((type) => [type, handle]));
 }

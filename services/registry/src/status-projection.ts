@@ -5,7 +5,7 @@
  * a newer state (events may arrive out of order after a redelivery).
  */
 import type { DomainEvent, EventType } from '@defib/contracts';
-import { handleOnce, type EventHandlers } from '@defib/platform';
+import type { InboxHandlers } from '@defib/platform';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { RegistryTables } from './tables.ts';
 
@@ -175,19 +175,19 @@ const projectors: { [T in EventType]?: Projector<T> } = {
 /** Event types the projection consumes. */
 export const projectedEventTypes = Object.keys(projectors) as EventType[];
 
-/** Bus handlers that apply each consumed event to the projection exactly once. */
-export function statusProjectionHandlers(db: Kysely<RegistryTables>, onProjected?: (event: DomainEvent) => void): EventHandlers {
-  const project = async (event: DomainEvent) => {
+/**
+ * Handlers that apply each consumed event to the projection; the kernel runs each in the inbox
+ * transaction, so an event is applied once however often it arrives.
+ */
+export function statusProjectionHandlers(): InboxHandlers<RegistryTables> {
+  const project = async (event: DomainEvent, trx: Trx) => {
     const subject = event.subject as { deployableId?: string };
     const projector = projectors[event.type] as Projector<EventType> | undefined;
     if (projector === undefined || subject.deployableId === undefined) return;
     const scoped = event as ScopedEvent;
-    await handleOnce(db, event, async (trx) => {
-      if (!(await knows(trx, scoped.subject.deployableId))) return;
-      await projector(trx, event);
-      await remember(trx, scoped);
-    });
-    onProjected?.(event);
+    if (!(await knows(trx, scoped.subject.deployableId))) return;
+    await projector(trx, event);
+    await remember(trx, scoped);
   };
   return Object.fromEntries(projectedEventTypes.map((type) => [type, project]));
 }
