@@ -8,7 +8,7 @@ import { AppError, isUniqueViolation, type Outbox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
 import { deployableRepository, type DeployableRecord } from './deployable.repository.ts';
-import { forgetDeployable } from './status-projection.ts';
+import { statusRepository } from './status.repository.ts';
 import type { RegistryTables } from './tables.ts';
 
 /** A deployable as the API shows it. */
@@ -187,7 +187,7 @@ export function createDeployableCatalogue(db: Kysely<RegistryTables>, outbox: Ou
           events.push(createDomainEvent('deployable.stop-requested', { subject: subjectOf(record), data: { version: record.version }, correlationId, reason: 'deleted while running (forced)' }));
         }
         events.push(createDomainEvent('deployable.deleted', { subject: subjectOf(record), data: { version: record.version }, correlationId }));
-        await forgetDeployable(trx, record.id, record.assemblies.map((assembly) => assembly.id), record.assemblies.flatMap((assembly) => assembly.resources.map((resource) => resource.id)));
+        await statusRepository.forget(trx, record.id, record.assemblies.map((assembly) => assembly.id), record.assemblies.flatMap((assembly) => assembly.resources.map((resource) => resource.id)));
         await deployableRepository.remove(trx, record.id);
         await outbox.enqueue(trx, events);
       });
