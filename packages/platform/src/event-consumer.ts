@@ -6,12 +6,49 @@
  * start-up.
  */
 import { ContractViolation, eventTypes, parseDomainEvent, routingKeyFor, type DomainEvent, type EventType } from '@defib/contracts';
+import type { Kysely, Transaction } from 'kysely';
 import type { Bus, Settlement } from './bus.ts';
 import { runWithCorrelation } from './context.ts';
 import { retryWhileDatabaseUnavailable } from './database-availability.ts';
 import type { Logger } from './logger.ts';
+import { handleOnce, type PlatformTables } from './outbox.ts';
 
 export type EventHandlers = { [T in EventType]?: (event: DomainEvent<T>) => Promise<void> };
+
+/**
+ * Handlers that run inside the inbox transaction: what they write through `trx` commits together
+ * with the event's id, so a redelivered event has no second effect. `R` is what a handler reports
+ * (for metrics and tests).
+ */
+export type InboxHandlers<DB extends PlatformTables, R = void> = { [T in EventType]?: (event: DomainEvent<T>, trx: Transaction<DB>) => Promise<R> };
+
+/** What became of a consumed event: handled now (with the handler's report), or already before. */
+export type Handled<R> = { duplicate: false; result: R } | { duplicate: true };
+
+/**
+ * Wraps each handler in the inbox (`handleOnce`); `onHandled` hears about every event once its
+ * transaction committed, duplicates included.
+ */
+export function throughInbox<DB extends PlatformTables, R>(
+  db: Kysely<DB>,
+  handlers: InboxHandlers<DB, R>,
+  onHandled?: (event: DomainEvent, handled: Handled<R>) => void,
+): EventHandlers {
+  const wrapped = Object.entries(handlers).map(([type, handler]) => {
+    const handle = handler as (event: DomainEvent, trx: Transaction<DB>) => Promise<R>;
+    return [
+      type,
+      async (event: DomainEvent) => {
+        let result: R | undefined;
+        const fresh = await handleOnce(db, event, async (trx) => {
+          result = await handle(event, trx);
+        });
+        onHandled?.(event, fresh ? { duplicate: false, result: result as R } : { duplicate: true });
+      },
+    ];
+  });
+  return Object.fromEntries(wrapped) as EventHandlers;
+}
 
 export interface EventConsumerOptions {
   /** The consuming service; names its queue. */

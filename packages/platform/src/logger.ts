@@ -2,6 +2,7 @@
  * Structured JSON logging (pino). Every line carries the service name and, when there is one,
  * the correlation id of the work in progress; known secret-bearing fields are redacted.
  */
+import { scrubSecrets } from './http/secrets.ts';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { currentCorrelationId } from './context.ts';
 
@@ -30,16 +31,18 @@ export const REDACTED_PATHS = [
 
 /**
  * Errors are logged as type, message, code and stack only: driver errors carry their client,
- * connection parameters and sometimes the query, none of which belongs in a log line.
+ * connection parameters and sometimes the query, none of which belongs in a log line. Message
+ * and stack are scrubbed of credentials in URLs and bearer tokens; causes are followed a few
+ * levels deep.
  */
 export function serializeError(error: unknown, depth = 0): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
+  if (!(error instanceof Error)) return { type: typeof error, message: scrubSecrets(String(error)) };
   const code = (error as { code?: unknown }).code;
   return {
     type: error.name,
-    message: error.message,
+    message: scrubSecrets(error.message),
     ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
-    ...(error.stack === undefined ? {} : { stack: error.stack }),
+    ...(error.stack === undefined ? {} : { stack: scrubSecrets(error.stack) }),
     ...(error.cause !== undefined && depth < 3 ? { cause: serializeError(error.cause, depth + 1) } : {}),
   };
 }

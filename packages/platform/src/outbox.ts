@@ -82,6 +82,19 @@ export async function enqueueEvents<DB extends PlatformTables>(trx: Transaction<
   await sql`select pg_notify(${channelFor(schema)}, '')`.execute(outbox);
 }
 
+/**
+ * A service's outbox: `enqueue` writes events in the caller's transaction, so they are published
+ * if and only if the state change commits. The kernel builds one per service (`kernel.outbox`).
+ */
+export interface Outbox<DB extends PlatformTables> {
+  enqueue(trx: Transaction<DB>, events: readonly OutboxEvent[]): Promise<void>;
+}
+
+/** The outbox of the service owning `schema`. */
+export function createOutbox<DB extends PlatformTables>(schema: string): Outbox<DB> {
+  return { enqueue: (trx, events) => enqueueEvents(trx, schema, events) };
+}
+
 export interface OutboxRelayOptions {
   db: Kysely<PlatformTables>;
   /** A dedicated connection for LISTEN; the relay also polls, so it works without one. */

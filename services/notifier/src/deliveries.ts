@@ -89,7 +89,7 @@ export function createDeliveryLog(db: Kysely<NotifierTables>, onRequeued: () => 
   const views = async (rows: DeliveryRow[]): Promise<DeliveryView[]> => {
     const ids = rows.map((row) => row.id);
     const events = await deliveryRepository.eventSummaries(db, ids);
-    const attempts = ids.length === 0 ? [] : await db.selectFrom('attempts').selectAll().where('delivery_id', 'in', ids).orderBy('number').execute();
+    const attempts = await deliveryRepository.attemptsOfMany(db, ids);
     return rows.map((row) => deliveryView(row, events.get(row.id) ?? [], attempts.filter((attempt) => attempt.delivery_id === row.id)));
   };
 

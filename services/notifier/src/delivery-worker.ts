@@ -7,11 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createDomainEvent, type DomainEvent } from '@defib/contracts';
-import { enqueueEvents, isDatabaseUnavailable, jitteredDelay, retryWhileDatabaseUnavailable, type Logger, type SecretBox } from '@defib/platform';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { isDatabaseUnavailable, jitteredDelay, retryWhileDatabaseUnavailable, type BackgroundWorker, type Logger, type Outbox, type SecretBox } from '@defib/platform';
+import type { Kysely, Transaction } from 'kysely';
 import { isSustainedFailure, judgeEmailAttempt, judgeWebhookAttempt, nextStep, type AttemptVerdict, type NextStep } from './delivery-outcome.ts';
-import { deliveryRepository, fromNow } from './delivery.repository.ts';
-import { DELIVERIES_CHANNEL } from './event-intake.ts';
+import { deliveryRepository } from './delivery.repository.ts';
 import type { Mailer } from './email-sender.ts';
 import type { NotifierMetrics } from './metrics.ts';
 import { vetWebhookTarget, type HostResolver, type NetworkPolicy } from './network-policy.ts';
@@ -20,7 +19,7 @@ import type { RandomSource, RetryPolicy } from './retry-schedule.ts';
 import { subscriptionRepository } from './subscription.repository.ts';
 import { DELIVERY_EVENT_TYPES } from './subscription-matching.ts';
 import { signingSecrets } from './subscriptions.ts';
-import type { DeliveryRow, FailureReason, NotifierTables, SubscriptionRow } from './tables.ts';
+import type { DeliveryRow, NotifierTables, SubscriptionRow } from './tables.ts';
 import { webhookHeaders } from './webhook-signature.ts';
 import type { WebhookSender } from './webhook-sender.ts';
 
@@ -35,8 +34,8 @@ export interface DeliverySettings {
 
 export interface DeliveryWorkerOptions {
   db: Kysely<NotifierTables>;
-  /** The service's schema, for the outbox. */
-  schema: string;
+  /** Where given-up and disabled announcements go, in the outcome's transaction. */
+  outbox: Outbox<NotifierTables>;
   logger: Logger;
   metrics: NotifierMetrics;
   secrets: SecretBox;
@@ -68,7 +67,8 @@ interface ClaimedBatch {
   events: Map<string, DomainEvent[]>;
 }
 
-export class DeliveryWorker {
+export class DeliveryWorker implements BackgroundWorker {
+  readonly name = 'delivery-worker';
   readonly #options: DeliveryWorkerOptions;
   readonly #logger: Logger;
   readonly #inFlight = new Set<Promise<void>>();
@@ -227,40 +227,26 @@ export class DeliveryWorker {
       // Failed meanwhile (the subscription was disabled): only a success changes that.
       if (delivery.status !== 'pending' && step.status === 'pending') step = { status: 'failed', why: delivery.failure_reason ?? 'disabled' };
       const error = 'error' in verdict ? verdict.error.slice(0, MAX_ERROR_LENGTH) : null;
-      await trx
-        .insertInto('attempts')
-        .values({
-          id: randomUUID(),
-          delivery_id: delivery.id,
-          number: delivery.attempts + 1,
-          started_at: report.startedAt,
-          latency_ms: report.latencyMs,
-          status_code: verdict.statusCode ?? null,
-          outcome: step.status === 'delivered' ? 'delivered' : step.status === 'pending' ? 'retry' : 'failed',
-          error,
-          worker: this.#options.workerId,
-        })
-        .execute();
-      const failureReason: FailureReason | null = step.status === 'failed' ? step.why : null;
-      await trx
-        .updateTable('deliveries')
-        .set({
-          attempts: delivery.attempts + 1,
-          schedule_attempts: attemptsMade,
-          status: step.status,
-          next_attempt_at: step.status === 'pending' ? fromNow(step.delayMs) : null,
-          locked_until: null,
-          lease_token: null,
-          locked_by: null,
-          last_error: error,
-          last_status_code: verdict.statusCode ?? null,
-          failure_reason: failureReason,
-          delivered_at: step.status === 'delivered' ? sql<Date>`clock_timestamp()` : delivery.delivered_at,
-          failed_at: step.status === 'failed' ? sql<Date>`clock_timestamp()` : null,
-          updated_at: sql<Date>`clock_timestamp()`,
-        })
-        .where('id', '=', delivery.id)
-        .execute();
+      await deliveryRepository.recordAttempt(trx, {
+        id: randomUUID(),
+        delivery_id: delivery.id,
+        number: delivery.attempts + 1,
+        started_at: report.startedAt,
+        latency_ms: report.latencyMs,
+        status_code: verdict.statusCode ?? null,
+        outcome: step.status === 'delivered' ? 'delivered' : step.status === 'pending' ? 'retry' : 'failed',
+        error,
+        worker: this.#options.workerId,
+      });
+      await deliveryRepository.recordOutcome(trx, delivery.id, {
+        attempts: delivery.attempts + 1,
+        scheduleAttempts: attemptsMade,
+        status: step.status,
+        retryInMs: step.status === 'pending' ? step.delayMs : undefined,
+        lastError: error,
+        lastStatusCode: verdict.statusCode ?? null,
+        failureReason: step.status === 'failed' ? step.why : null,
+      });
       const emitted: DomainEvent[] = [];
       let disabledDeliveries = 0;
       if (delivery.mode !== 'notice') {
@@ -271,7 +257,7 @@ export class DeliveryWorker {
           disabledDeliveries = disabled.givenUp;
         }
       }
-      await enqueueEvents(trx, this.#options.schema, emitted);
+      await this.#options.outbox.enqueue(trx, emitted);
       return { step, deliveryStatus: delivery.status, disabledDeliveries };
     });
     if (outcome === undefined) return;
@@ -291,18 +277,10 @@ export class DeliveryWorker {
   async #trackHealth(trx: Transaction<NotifierTables>, subscription: SubscriptionRow, verdict: AttemptVerdict): Promise<{ events: DomainEvent[]; givenUp: number }> {
     const nothing = { events: [], givenUp: 0 };
     if (verdict.kind === 'delivered') {
-      if (subscription.consecutive_failures > 0 || subscription.failing_since !== null) {
-        await trx.updateTable('subscriptions').set({ consecutive_failures: 0, failing_since: null }).where('id', '=', subscription.id).execute();
-      }
+      if (subscription.consecutive_failures > 0 || subscription.failing_since !== null) await subscriptionRepository.clearFailures(trx, subscription.id);
       return nothing;
     }
-    const health = await trx
-      .updateTable('subscriptions')
-      .set({ consecutive_failures: sql<number>`consecutive_failures + 1`, failing_since: sql<Date>`coalesce(failing_since, clock_timestamp())` })
-      .where('id', '=', subscription.id)
-      .where('enabled', '=', true)
-      .returning(['consecutive_failures', 'failing_since'])
-      .executeTakeFirst();
+    const health = await subscriptionRepository.countFailure(trx, subscription.id);
     if (health === undefined) return nothing;
     let reason: string | undefined;
     if (verdict.kind === 'gone') reason = 'the endpoint answered 410 Gone';
@@ -321,21 +299,8 @@ export class DeliveryWorker {
     if (subscription.owner_email !== null && mailer !== undefined) {
       const id = randomUUID();
       const notice = renderDisabledNotice({ deliveryId: id, subscriptionId: subscription.id, name: subscription.name, url: subscription.url ?? '', reason, messageIdDomain: mailer.messageIdDomain });
-      await trx
-        .insertInto('deliveries')
-        .values({
-          id,
-          subscription_id: subscription.id,
-          channel: 'email',
-          target: subscription.owner_email,
-          mode: 'notice',
-          notice: JSON.stringify({ subject: notice.subject, text: notice.text, html: notice.html }),
-          status: 'pending',
-          next_attempt_at: sql<Date>`clock_timestamp()`,
-          sealed_at: sql<Date>`clock_timestamp()`,
-        })
-        .execute();
-      await sql`select pg_notify(${DELIVERIES_CHANNEL}, '')`.execute(trx);
+      await deliveryRepository.createNotice(trx, { id, subscriptionId: subscription.id, recipient: subscription.owner_email, content: { subject: notice.subject, text: notice.text, html: notice.html } });
+      await deliveryRepository.announce(trx);
     }
     return { events, givenUp: givenUp.length };
   }

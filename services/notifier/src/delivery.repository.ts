@@ -4,13 +4,44 @@
  * worker's claim expires so another one retries it. Outcomes are written only under the lease that
  * was claimed.
  */
+import { randomUUID } from 'node:crypto';
 import type { DomainEvent } from '@defib/contracts';
 import { sql, type Kysely } from 'kysely';
-import type { AttemptRow, DeliveryRow, DeliveryStatus, NotifierTables } from './tables.ts';
+import type { AttemptRow, DeliveryChannel, DeliveryEventRow, DeliveryRow, DeliveryStatus, FailureReason, NewAttempt, NewEvent, NotifierTables } from './tables.ts';
 
 export type Executor = Kysely<NotifierTables>;
 
+/** The Postgres channel workers listen on for new or changed deliveries. */
+export const DELIVERIES_CHANNEL = 'notifier_deliveries';
+
 const ms = (value: number) => sql<Date>`clock_timestamp() + ${value} * interval '1 millisecond'`;
+
+/** Which subscription target a new delivery is for. */
+export interface DeliveryTarget {
+  subscriptionId: string;
+  channel: DeliveryChannel;
+  /** The recipient for email; empty for webhooks. */
+  target: string;
+}
+
+/** The columns every delivery of one or more events to `to` starts with. */
+function freshDelivery(to: DeliveryTarget) {
+  return { id: randomUUID(), subscription_id: to.subscriptionId, channel: to.channel, target: to.target, event_count: 1, status: 'pending' as const };
+}
+
+/** What an attempt changed, written under the lease that claimed the delivery (which it releases). */
+export interface DeliveryOutcome {
+  /** Every attempt ever made, this one included. */
+  attempts: number;
+  /** Attempts in the current schedule, this one included. */
+  scheduleAttempts: number;
+  status: DeliveryStatus;
+  /** Pending: when the next attempt falls due. */
+  retryInMs: number | undefined;
+  lastError: string | null;
+  lastStatusCode: number | null;
+  failureReason: FailureReason | null;
+}
 
 export interface DeliveryFilter {
   subscriptionId?: string | undefined;
@@ -24,6 +55,128 @@ export interface DeliveryFilter {
 }
 
 export const deliveryRepository = {
+  /** Wakes the workers listening on {@link DELIVERIES_CHANNEL} once the transaction commits. */
+  async announce(db: Executor): Promise<void> {
+    await sql`select pg_notify(${DELIVERIES_CHANNEL}, '')`.execute(db);
+  },
+
+  /** Keeps an event to deliver; an event already kept stays as it is. */
+  async storeEvent(db: Executor, event: NewEvent): Promise<void> {
+    await db
+      .insertInto('events')
+      .values(event)
+      .onConflict((conflict) => conflict.column('id').doNothing())
+      .execute();
+  },
+
+  /** Whether the target has a group on `groupKey` still taking events. */
+  async hasOpenGroup(db: Executor, to: Omit<DeliveryTarget, 'channel'>, groupKey: string): Promise<boolean> {
+    const row = await db
+      .selectFrom('deliveries')
+      .select('id')
+      .where('subscription_id', '=', to.subscriptionId)
+      .where('target', '=', to.target)
+      .where('group_key', '=', groupKey)
+      .where('mode', '=', 'group')
+      .where('sealed_at', 'is', null)
+      .executeTakeFirst();
+    return row !== undefined;
+  },
+
+  /**
+   * Counts one more event into the target's open group on `groupKey`, or opens one due in
+   * `windowMs`; the group's `maxEvents`-th event seals it and makes it due at once. Returns its id.
+   */
+  async joinGroup(db: Executor, to: DeliveryTarget, group: { groupKey: string; windowMs: number; maxEvents: number }): Promise<string> {
+    const full = sql<boolean>`deliveries.event_count + 1 >= ${group.maxEvents}`;
+    const row = await db
+      .insertInto('deliveries')
+      .values({ ...freshDelivery(to), mode: 'group', group_key: group.groupKey, next_attempt_at: ms(group.windowMs) })
+      .onConflict((conflict) =>
+        conflict
+          .columns(['subscription_id', 'target', 'group_key'])
+          .where(sql<boolean>`mode = 'group' and sealed_at is null`)
+          .doUpdateSet({
+            event_count: sql<number>`deliveries.event_count + 1`,
+            sealed_at: sql<Date | null>`case when ${full} then clock_timestamp() else null end`,
+            next_attempt_at: sql<Date>`case when ${full} then clock_timestamp() else deliveries.next_attempt_at end`,
+            updated_at: sql<Date>`clock_timestamp()`,
+          }),
+      )
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  },
+
+  /** Links an event to the delivery that carries it (unique per subscription, target and event). */
+  async addEvent(db: Executor, link: DeliveryEventRow): Promise<void> {
+    await db.insertInto('delivery_events').values(link).execute();
+  },
+
+  /** A delivery of one event, due now, with its event link, in one statement. */
+  async createSingle(db: Executor, to: DeliveryTarget, eventId: string): Promise<void> {
+    await db
+      .with('created', (cte) =>
+        cte
+          .insertInto('deliveries')
+          .values({ ...freshDelivery(to), mode: 'single', next_attempt_at: sql<Date>`clock_timestamp()`, sealed_at: sql<Date>`clock_timestamp()` })
+          .returning('id'),
+      )
+      .insertInto('delivery_events')
+      .columns(['delivery_id', 'event_id', 'subscription_id', 'target'])
+      .expression((eb) =>
+        eb
+          .selectFrom('created')
+          .select(['created.id', sql<string>`${eventId}::uuid`.as('event_id'), sql<string>`${to.subscriptionId}::uuid`.as('subscription_id'), sql<string>`${to.target}::text`.as('target')]),
+      )
+      .execute();
+  },
+
+  /** A message from Defib itself to `recipient`, due now. */
+  async createNotice(db: Executor, notice: { id: string; subscriptionId: string; recipient: string; content: { subject: string; text: string; html: string } }): Promise<void> {
+    await db
+      .insertInto('deliveries')
+      .values({
+        id: notice.id,
+        subscription_id: notice.subscriptionId,
+        channel: 'email',
+        target: notice.recipient,
+        mode: 'notice',
+        notice: JSON.stringify(notice.content),
+        status: 'pending',
+        next_attempt_at: sql<Date>`clock_timestamp()`,
+        sealed_at: sql<Date>`clock_timestamp()`,
+      })
+      .execute();
+  },
+
+  async recordAttempt(db: Executor, attempt: NewAttempt): Promise<void> {
+    await db.insertInto('attempts').values(attempt).execute();
+  },
+
+  /** Writes an attempt's outcome and releases the lease; delivered and failed are stamped by the database clock. */
+  async recordOutcome(db: Executor, id: string, outcome: DeliveryOutcome): Promise<void> {
+    await db
+      .updateTable('deliveries')
+      .set((eb) => ({
+        attempts: outcome.attempts,
+        schedule_attempts: outcome.scheduleAttempts,
+        status: outcome.status,
+        next_attempt_at: outcome.status === 'pending' ? ms(outcome.retryInMs ?? 0) : null,
+        locked_until: null,
+        lease_token: null,
+        locked_by: null,
+        last_error: outcome.lastError,
+        last_status_code: outcome.lastStatusCode,
+        failure_reason: outcome.failureReason,
+        delivered_at: outcome.status === 'delivered' ? sql<Date>`clock_timestamp()` : eb.ref('delivered_at'),
+        failed_at: outcome.status === 'failed' ? sql<Date>`clock_timestamp()` : null,
+        updated_at: sql<Date>`clock_timestamp()`,
+      }))
+      .where('id', '=', id)
+      .execute();
+  },
+
   /**
    * Claims up to `limit` due deliveries of enabled subscriptions (notices to owners go out even for
    * disabled ones), sealing groups so no more events join them.
@@ -152,8 +305,10 @@ export const deliveryRepository = {
     return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute();
   },
 
-  attemptsOf(db: Executor, deliveryId: string): Promise<AttemptRow[]> {
-    return db.selectFrom('attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('number').execute();
+  /** The attempts of several deliveries, in the order they were made. */
+  async attemptsOfMany(db: Executor, deliveryIds: readonly string[]): Promise<AttemptRow[]> {
+    if (deliveryIds.length === 0) return [];
+    return db.selectFrom('attempts').selectAll().where('delivery_id', 'in', deliveryIds).orderBy('number').execute();
   },
 
   /** Puts a delivery back in the queue, due now, with a fresh schedule; refused while an attempt holds it. */
@@ -223,5 +378,3 @@ export const deliveryRepository = {
     return Number(removed.numDeletedRows);
   },
 };
-
-export { ms as fromNow };

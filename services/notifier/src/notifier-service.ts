@@ -6,13 +6,13 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { DomainEvent } from '@defib/contracts';
-import { consumeDomainEvents, createServiceKernel, listenForNotifications, type Logger, SecretBox } from '@defib/platform';
+import { createServiceKernel, periodicWorker, type Logger, SecretBox } from '@defib/platform';
 import type { NotifierConfig } from './config.ts';
 import { createDeliveryLog } from './deliveries.ts';
-import { deliveryRepository } from './delivery.repository.ts';
+import { DELIVERIES_CHANNEL, deliveryRepository } from './delivery.repository.ts';
 import { DeliveryWorker } from './delivery-worker.ts';
 import { createMailer } from './email-sender.ts';
-import { DELIVERIES_CHANNEL, intakeHandlers, type IntakeResult } from './event-intake.ts';
+import { intakeHandlers, type IntakeResult } from './event-intake.ts';
 import { createNotifierMetrics } from './metrics.ts';
 import { notifierMigrations } from './migrations.ts';
 import { createNetworkPolicy, createSystemResolver, type HostResolver } from './network-policy.ts';
@@ -61,7 +61,7 @@ export function createNotifierService(config: NotifierConfig, options: NotifierS
   const webhooks = createWebhookSender({ maxSockets: Math.max(8, config.concurrency) });
   const worker = new DeliveryWorker({
     db,
-    schema: kernel.database.schema,
+    outbox: kernel.outbox,
     logger: kernel.logger,
     metrics,
     secrets,
@@ -89,53 +89,40 @@ export function createNotifierService(config: NotifierConfig, options: NotifierS
   const deliveries = createDeliveryLog(db, () => worker.poke());
   const routes = notifierRoutes({ subscriptions, deliveries });
   const intake = { defaultRateLimit: config.defaultRateLimit, groupMaxEvents: config.groupMaxEvents, clock };
-  let unlisten: (() => Promise<void>) | undefined;
-  let pruneTimer: NodeJS.Timeout | undefined;
-
-  const prune = () => {
-    deliveryRepository
-      .prune(db, config.retentionMs)
-      .then((removed) => {
-        if (removed > 0) kernel.logger.info({ removed }, 'pruned finished deliveries past retention');
-      })
-      .catch((error: unknown) => kernel.logger.warn({ err: error }, 'could not prune old deliveries'));
-  };
+  kernel.consume(intakeHandlers(intake), {
+    prefetch: 64,
+    onHandled(event, handled) {
+      if (handled.duplicate) return;
+      metrics.eventConsumed(handled.result.subscriptions > 0);
+      if (handled.result.subscriptions > 0) worker.poke();
+      options.onTaken?.(event, handled.result);
+    },
+  });
+  const pruner = periodicWorker({
+    name: 'delivery-pruner',
+    intervalMs: PRUNE_INTERVAL_MS,
+    logger: kernel.logger,
+    async run() {
+      const removed = await deliveryRepository.prune(db, config.retentionMs);
+      if (removed > 0) kernel.logger.info({ removed }, 'pruned finished deliveries past retention');
+    },
+  });
 
   return {
     kernel,
     subscriptions,
     deliveries,
     worker,
-    async start() {
-      const started = await kernel.start({
+    start: () =>
+      kernel.start({
         routes,
         openapi: { title: 'Defib notifier', description: 'Subscriptions, signed webhook and email delivery with durable retries, the delivery log and replay.' },
-        subscribe: () =>
-          consumeDomainEvents(kernel.bus, {
-            consumer: 'notifier',
-            handlers: intakeHandlers(db, intake, (event, result) => {
-              metrics.eventConsumed(result.subscriptions > 0);
-              if (result.subscriptions > 0) worker.poke();
-              options.onTaken?.(event, result);
-            }),
-            logger: kernel.logger,
-            prefetch: 64,
-          }),
-      });
-      unlisten = await listenForNotifications(kernel.database.pool, DELIVERIES_CHANNEL, () => worker.poke(), kernel.logger);
-      worker.start();
-      pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
-      pruneTimer.unref();
-      return started;
-    },
+        workers: [worker, kernel.listen(DELIVERIES_CHANNEL, () => worker.poke()), pruner],
+      }),
     async stop() {
-      if (pruneTimer !== undefined) clearInterval(pruneTimer);
-      await worker.stop();
-      await unlisten?.();
-      unlisten = undefined;
+      await kernel.stop();
       webhooks.close();
       mailer?.close();
-      await kernel.stop();
     },
   };
 }

@@ -59,18 +59,31 @@ export const subscriptionRepository = {
     return result.numDeletedRows > 0n;
   },
 
+  /** Ends a webhook's run of failures (it just delivered). */
+  async clearFailures(db: Executor, id: string): Promise<void> {
+    await db.updateTable('subscriptions').set({ consecutive_failures: 0, failing_since: null }).where('id', '=', id).execute();
+  },
+
+  /** Counts one more failure into an enabled webhook's run; says how long the run is now (nothing when disabled meanwhile). */
+  countFailure(db: Executor, id: string): Promise<Pick<SubscriptionRow, 'consecutive_failures' | 'failing_since'> | undefined> {
+    return db
+      .updateTable('subscriptions')
+      .set({ consecutive_failures: sql<number>`consecutive_failures + 1`, failing_since: sql<Date>`coalesce(failing_since, clock_timestamp())` })
+      .where('id', '=', id)
+      .where('enabled', '=', true)
+      .returning(['consecutive_failures', 'failing_since'])
+      .executeTakeFirst();
+  },
+
   /**
    * Disables a subscription and gives up its pending deliveries (a notice to its owner excepted),
    * so nothing is sent to an endpoint that should not be called. Returns the deliveries given up.
    */
   async disable(db: Executor, id: string, reason: string): Promise<{ id: string; attempts: number }[]> {
-    await db
-      .updateTable('subscriptions')
-      .set({ enabled: false, disabled_reason: reason, disabled_at: sql<Date>`clock_timestamp()`, updated_at: sql<Date>`clock_timestamp()` })
-      .where('id', '=', id)
-      .execute();
+    // Deliveries first, then the subscription: the order a worker recording an attempt locks them
+    // in, so disabling while an attempt is recorded waits instead of deadlocking.
     const failure: FailureReason = 'disabled';
-    return db
+    const givenUp = await db
       .updateTable('deliveries')
       .set({
         status: 'failed',
@@ -86,5 +99,11 @@ export const subscriptionRepository = {
       .where('mode', '!=', 'notice')
       .returning(['id', 'attempts'])
       .execute();
+    await db
+      .updateTable('subscriptions')
+      .set({ enabled: false, disabled_reason: reason, disabled_at: sql<Date>`clock_timestamp()`, updated_at: sql<Date>`clock_timestamp()` })
+      .where('id', '=', id)
+      .execute();
+    return givenUp;
   },
 };

@@ -151,3 +151,7 @@ export type SubscriptionUpdate = Updateable<SubscriptionTable>;
 export type DeliveryRow = Selectable<DeliveryTable>;
 export type NewDelivery = Insertable<DeliveryTable>;
 export type AttemptRow = Selectable<AttemptTable>;
+export type NewAttempt = Insertable<AttemptTable>;
+export type NewEvent = Insertable<EventTable>;
+export type DeliveryEventRow = Selectable<DeliveryEventTable>;
+export type StormBucketRow = Selectable<StormBucketTable>;

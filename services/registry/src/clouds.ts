@@ -2,7 +2,7 @@
  * Cloud registrations: stored with their credentials sealed, announced without them, and never
  * removed while a deployable uses them.
  */
-import { createDomainEvent, toPublicCloud, type CloudRegistration, type PublicCloud } from '@defib/contracts';
+import { checkContract, cloudRegistrationSchema, createDomainEvent, toPublicCloud, type CloudRegistration, type PublicCloud } from '@defib/contracts';
 import { AppError, enqueueEvents, type SecretBox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
@@ -28,8 +28,12 @@ export interface CloudCatalogue {
 }
 
 export function createCloudCatalogue(db: Kysely<RegistryTables>, secrets: SecretBox): CloudCatalogue {
-  const open = (row: CloudRow): CloudRegistration =>
-    ({ ...row.settings, provider: row.provider, credentials: JSON.parse(secrets.open(row.sealed_credentials, sealedFor(row.name))) as unknown }) as CloudRegistration;
+  // Parsed like a new registration: a row no longer matching the schema is an error here, not a surprise in a driver.
+  const open = (row: CloudRow): CloudRegistration => {
+    const stored = checkContract(cloudRegistrationSchema, { ...row.settings, provider: row.provider, credentials: JSON.parse(secrets.open(row.sealed_credentials, sealedFor(row.name))) as unknown });
+    if (!stored.ok) throw new Error(`stored registration of cloud ${row.name} no longer validates: ${stored.issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}`);
+    return stored.value;
+  };
 
   return {
     async register(name, registration, correlationId) {

@@ -4,12 +4,11 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createDomainEvent, resourceIdKey, type DomainEvent, type Manifest } from '@defib/contracts';
-import { AppError, enqueueEvents, isUniqueViolation } from '@defib/platform';
+import { AppError, isUniqueViolation, type Outbox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
-import { REGISTRY_SCHEMA } from './clouds.ts';
 import { deployableRepository, type DeployableRecord } from './deployable.repository.ts';
-import { forgetDeployable } from './status-projection.ts';
+import { statusRepository } from './status.repository.ts';
 import type { RegistryTables } from './tables.ts';
 
 /** A deployable as the API shows it. */
@@ -103,7 +102,7 @@ export interface DeployableCatalogue {
   remove(name: string, options: { force: boolean }, correlationId: string): Promise<void>;
 }
 
-export function createDeployableCatalogue(db: Kysely<RegistryTables>, parse: (stored: unknown) => Manifest): DeployableCatalogue {
+export function createDeployableCatalogue(db: Kysely<RegistryTables>, outbox: Outbox<RegistryTables>, parse: (stored: unknown) => Manifest): DeployableCatalogue {
   async function load(trx: Kysely<RegistryTables>, name: string, forUpdate: boolean): Promise<DeployableRecord> {
     const row = await deployableRepository.findByName(trx, name, { forUpdate });
     if (row === undefined) throw AppError.notFound('deployable', name);
@@ -135,7 +134,7 @@ export function createDeployableCatalogue(db: Kysely<RegistryTables>, parse: (st
       const events: DomainEvent[] = [appliedEvent(record, true, correlationId)];
       // A running deployable's new version is handed to recovery to roll out.
       if (record.desired_state === 'running') events.push(startRequestedEvent(record, manifest, correlationId));
-      await enqueueEvents(trx, REGISTRY_SCHEMA, events);
+      await outbox.enqueue(trx, events);
       return { deployable: toView(record), outcome };
     });
   }
@@ -149,7 +148,7 @@ export function createDeployableCatalogue(db: Kysely<RegistryTables>, parse: (st
         desired === 'running'
           ? startRequestedEvent(updated, parse(updated.manifest), correlationId)
           : createDomainEvent('deployable.stop-requested', { subject: subjectOf(updated), data: { version: updated.version }, correlationId });
-      await enqueueEvents(trx, REGISTRY_SCHEMA, [event]);
+      await outbox.enqueue(trx, [event]);
       return { deployable: toView(updated), changed: true };
     });
   }
@@ -188,9 +187,9 @@ export function createDeployableCatalogue(db: Kysely<RegistryTables>, parse: (st
           events.push(createDomainEvent('deployable.stop-requested', { subject: subjectOf(record), data: { version: record.version }, correlationId, reason: 'deleted while running (forced)' }));
         }
         events.push(createDomainEvent('deployable.deleted', { subject: subjectOf(record), data: { version: record.version }, correlationId }));
-        await forgetDeployable(trx, record.id, record.assemblies.map((assembly) => assembly.id), record.assemblies.flatMap((assembly) => assembly.resources.map((resource) => resource.id)));
+        await statusRepository.forget(trx, record.id, record.assemblies.map((assembly) => assembly.id), record.assemblies.flatMap((assembly) => assembly.resources.map((resource) => resource.id)));
         await deployableRepository.remove(trx, record.id);
-        await enqueueEvents(trx, REGISTRY_SCHEMA, events);
+        await outbox.enqueue(trx, events);
       });
     },
   };

@@ -3,7 +3,7 @@
  * catalogues → routes and the status projection's consumer.
  */
 import { validateManifest, type DomainEvent, type Manifest } from '@defib/contracts';
-import { consumeDomainEvents, createServiceKernel, type Logger, SecretBox } from '@defib/platform';
+import { createServiceKernel, type Logger, SecretBox } from '@defib/platform';
 import { createCloudCatalogue } from './clouds.ts';
 import type { RegistryConfig } from './config.ts';
 import { createDeployableCatalogue } from './deployables.ts';
@@ -39,7 +39,7 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
   });
   const { db } = kernel.database;
   const clouds = createCloudCatalogue(db, SecretBox.fromBase64(config.secretKey));
-  const deployables = createDeployableCatalogue(db, parseStoredManifest);
+  const deployables = createDeployableCatalogue(db, kernel.outbox, parseStoredManifest);
   const routes = registryRoutes({
     clouds,
     deployables,
@@ -47,6 +47,8 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
       return readStatus(db, await deployables.get(name), recentLimit);
     },
   });
+
+  kernel.consume(statusProjectionHandlers(), { onHandled: (event) => options.onProjected?.(event) });
 
   return {
     kernel,
@@ -56,12 +58,6 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
       kernel.start({
         routes,
         openapi: { title: 'Defib registry', description: 'Clouds, deployables and their observed status.' },
-        subscribe: () =>
-          consumeDomainEvents(kernel.bus, {
-            consumer: 'registry',
-            handlers: statusProjectionHandlers(db, options.onProjected),
-            logger: kernel.logger,
-          }),
       }),
     stop: () => kernel.stop(),
   };

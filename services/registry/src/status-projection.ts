@@ -4,10 +4,11 @@
  * ignores events about deployables it no longer knows, and never lets an older event overwrite
  * a newer state (events may arrive out of order after a redelivery).
  */
-import type { DomainEvent, EventType } from '@defib/contracts';
-import { handleOnce, type EventHandlers } from '@defib/platform';
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { RegistryTables } from './tables.ts';
+import type { DeployableState, DomainEvent, EventType, IncidentLevel, RecoveryStep, ResourceState } from '@defib/contracts';
+import type { InboxHandlers } from '@defib/platform';
+import type { Kysely, Transaction } from 'kysely';
+import { statusRepository, type AssemblyChange, type IncidentChanges } from './status.repository.ts';
+import type { ObservedAssemblyState, RegistryTables } from './tables.ts';
 
 /** How many events per deployable the status keeps. */
 export const RECENT_EVENTS_KEPT = 50;
@@ -15,16 +16,11 @@ export const RECENT_EVENTS_KEPT = 50;
 type Trx = Transaction<RegistryTables>;
 type ScopedEvent = Extract<DomainEvent, { subject: { deployableId: string } }>;
 
-async function knows(trx: Trx, deployableId: string): Promise<boolean> {
-  const row = await trx.selectFrom('deployables').select('id').where('id', '=', deployableId).executeTakeFirst();
-  return row !== undefined;
-}
-
-async function remember(trx: Trx, event: ScopedEvent): Promise<void> {
+function remember(trx: Trx, event: ScopedEvent): Promise<void> {
   const { deployableId, deployable: _name, ...rest } = event.subject;
-  await trx
-    .insertInto('recent_events')
-    .values({
+  return statusRepository.rememberEvent(
+    trx,
+    {
       event_id: event.id,
       deployable_id: deployableId,
       type: event.type,
@@ -32,79 +28,28 @@ async function remember(trx: Trx, event: ScopedEvent): Promise<void> {
       reason: event.reason ?? null,
       subject: JSON.stringify(rest),
       data: JSON.stringify(event.data),
-    })
-    .onConflict((conflict) => conflict.column('event_id').doNothing())
-    .execute();
-  await trx
-    .deleteFrom('recent_events')
-    .where('deployable_id', '=', deployableId)
-    .where('event_id', 'not in', (eb) =>
-      eb.selectFrom('recent_events').select('event_id').where('deployable_id', '=', deployableId).orderBy('occurred_at', 'desc').limit(RECENT_EVENTS_KEPT),
-    )
-    .execute();
+    },
+    RECENT_EVENTS_KEPT,
+  );
 }
 
-async function setDeployableState(trx: Trx, event: ScopedEvent, state: string): Promise<void> {
-  const changedAt = new Date(event.occurredAt);
-  await trx
-    .insertInto('deployable_status')
-    .values({ deployable_id: event.subject.deployableId, state, reason: event.reason ?? null, changed_at: changedAt })
-    .onConflict((conflict) =>
-      conflict
-        .column('deployable_id')
-        .doUpdateSet({ state, reason: event.reason ?? null, changed_at: changedAt })
-        .where('deployable_status.changed_at', '<=', changedAt),
-    )
-    .execute();
+function setDeployableState(trx: Trx, event: ScopedEvent, state: DeployableState): Promise<void> {
+  return statusRepository.setDeployableState(trx, { deployableId: event.subject.deployableId, state, reason: event.reason ?? null, changedAt: new Date(event.occurredAt) });
 }
 
-interface AssemblyChange {
-  state?: string;
-  instanceId?: string | null;
-  addresses?: unknown[];
-}
-
-async function setAssemblyState(trx: Trx, event: ScopedEvent, change: AssemblyChange): Promise<void> {
+async function setAssemblyState(trx: Trx, event: ScopedEvent, change: Omit<AssemblyChange, 'assemblyId' | 'changedAt' | 'reason'>): Promise<void> {
   const assemblyId = event.subject.assemblyId;
   if (assemblyId === undefined) return;
-  const changedAt = new Date(event.occurredAt);
-  const reason = event.reason ?? null;
-  await trx
-    .insertInto('assembly_status')
-    .values({
-      assembly_id: assemblyId,
-      state: change.state ?? 'unknown',
-      instance_id: change.instanceId ?? null,
-      addresses: JSON.stringify(change.addresses ?? []),
-      reason,
-      changed_at: changedAt,
-    })
-    .onConflict((conflict) =>
-      conflict
-        .column('assembly_id')
-        .doUpdateSet({
-          ...(change.state === undefined ? {} : { state: change.state, reason }),
-          ...(change.instanceId === undefined ? {} : { instance_id: change.instanceId }),
-          ...(change.addresses === undefined ? {} : { addresses: JSON.stringify(change.addresses) }),
-          changed_at: changedAt,
-        })
-        .where('assembly_status.changed_at', '<=', changedAt),
-    )
-    .execute();
+  await statusRepository.setAssemblyState(trx, { ...change, assemblyId, changedAt: new Date(event.occurredAt), reason: event.reason ?? null });
 }
 
-async function setResourceState(trx: Trx, event: ScopedEvent, state: string, reason: string | null): Promise<void> {
+async function setResourceState(trx: Trx, event: ScopedEvent, state: 'running' | 'failed', reason: string | null): Promise<void> {
   const resourceId = event.subject.resourceId;
   if (resourceId === undefined) return;
-  const changedAt = new Date(event.occurredAt);
-  await trx
-    .insertInto('resource_status')
-    .values({ resource_id: resourceId, state, reason, changed_at: changedAt })
-    .onConflict((conflict) => conflict.column('resource_id').doUpdateSet({ state, reason, changed_at: changedAt }).where('resource_status.changed_at', '<=', changedAt))
-    .execute();
+  await statusRepository.setResourceState(trx, { resourceId, state, reason, changedAt: new Date(event.occurredAt) });
 }
 
-function levelOf(subject: ScopedEvent['subject']): string {
+function levelOf(subject: ScopedEvent['subject']): IncidentLevel {
   return subject.resourceId !== undefined ? 'resource' : subject.assemblyId !== undefined ? 'assembly' : 'deployable';
 }
 
@@ -113,39 +58,13 @@ function levelOf(subject: ScopedEvent['subject']): string {
  * (parallel consumers, redeliveries), so every one of them may create the row, and a change only
  * applies when it is newer than what the row holds.
  */
-async function recordIncident(
-  trx: Trx,
-  incidentId: string,
-  event: ScopedEvent,
-  changes: { step?: string | null; status?: 'open' | 'resolved'; outcome?: string; level?: string; trigger?: string },
-): Promise<void> {
-  const at = new Date(event.occurredAt);
-  await trx
-    .insertInto('incidents')
-    .values({
-      id: incidentId,
-      deployable_id: event.subject.deployableId,
-      assembly_id: event.subject.assemblyId ?? null,
-      resource_id: event.subject.resourceId ?? null,
-      level: changes.level ?? levelOf(event.subject),
-      trigger: changes.trigger ?? 'unknown',
-      step: changes.step ?? null,
-      status: changes.status ?? 'open',
-      outcome: changes.outcome ?? null,
-      opened_at: at,
-      updated_at: at,
-    })
-    .onConflict((conflict) =>
-      conflict.column('id').doUpdateSet((eb) => ({
-        ...(changes.level === undefined ? {} : { level: changes.level }),
-        ...(changes.trigger === undefined ? {} : { trigger: changes.trigger, opened_at: at }),
-        // a resolution is final whenever it arrives; a step only counts when it is the newest news
-        ...(changes.status === 'resolved' ? { status: 'resolved' as const, outcome: changes.outcome ?? null } : {}),
-        ...(changes.step === undefined ? {} : { step: eb.case().when('incidents.updated_at', '<=', at).then(changes.step).else(eb.ref('incidents.step')).end() }),
-        updated_at: eb.fn('greatest', [eb.ref('incidents.updated_at'), eb.val(at)]),
-      })),
-    )
-    .execute();
+function recordIncident(trx: Trx, incidentId: string, event: ScopedEvent, changes: IncidentChanges): Promise<void> {
+  const { subject } = event;
+  return statusRepository.recordIncident(
+    trx,
+    { id: incidentId, deployableId: subject.deployableId, assemblyId: subject.assemblyId ?? null, resourceId: subject.resourceId ?? null, at: new Date(event.occurredAt), impliedLevel: levelOf(subject) },
+    changes,
+  );
 }
 
 type Projector<T extends EventType> = (trx: Trx, event: DomainEvent<T>) => Promise<void>;
@@ -175,47 +94,39 @@ const projectors: { [T in EventType]?: Projector<T> } = {
 /** Event types the projection consumes. */
 export const projectedEventTypes = Object.keys(projectors) as EventType[];
 
-/** Bus handlers that apply each consumed event to the projection exactly once. */
-export function statusProjectionHandlers(db: Kysely<RegistryTables>, onProjected?: (event: DomainEvent) => void): EventHandlers {
-  const project = async (event: DomainEvent) => {
+/**
+ * Handlers that apply each consumed event to the projection; the kernel runs each in the inbox
+ * transaction, so an event is applied once however often it arrives.
+ */
+export function statusProjectionHandlers(): InboxHandlers<RegistryTables> {
+  const project = async (event: DomainEvent, trx: Trx) => {
     const subject = event.subject as { deployableId?: string };
     const projector = projectors[event.type] as Projector<EventType> | undefined;
     if (projector === undefined || subject.deployableId === undefined) return;
     const scoped = event as ScopedEvent;
-    await handleOnce(db, event, async (trx) => {
-      if (!(await knows(trx, scoped.subject.deployableId))) return;
-      await projector(trx, event);
-      await remember(trx, scoped);
-    });
-    onProjected?.(event);
+    if (!(await statusRepository.deployableExists(trx, scoped.subject.deployableId))) return;
+    await projector(trx, event);
+    await remember(trx, scoped);
   };
   return Object.fromEntries(projectedEventTypes.map((type) => [type, project]));
 }
 
-/** Removes what the projection holds about a deleted deployable, in the deleting transaction. */
-export async function forgetDeployable(trx: Kysely<RegistryTables>, deployableId: string, assemblyIds: string[], resourceIds: string[]): Promise<void> {
-  await trx.deleteFrom('deployable_status').where('deployable_id', '=', deployableId).execute();
-  await trx.deleteFrom('incidents').where('deployable_id', '=', deployableId).execute();
-  await trx.deleteFrom('recent_events').where('deployable_id', '=', deployableId).execute();
-  if (assemblyIds.length > 0) await trx.deleteFrom('assembly_status').where('assembly_id', 'in', assemblyIds).execute();
-  if (resourceIds.length > 0) await trx.deleteFrom('resource_status').where('resource_id', 'in', resourceIds).execute();
-}
-
 /** The status document of one deployable. */
 export interface DeployableStatus {
-  deployable: { id: string; name: string; version: number; desired: 'running' | 'stopped'; observed: string; reason: string | null; changedAt: string | null };
+  deployable: { id: string; name: string; version: number; desired: 'running' | 'stopped'; observed: DeployableState; reason: string | null; changedAt: string | null };
   assemblies: {
     id: string;
     name: string;
     desired: 'running' | 'stopped';
-    observed: string;
+    /** `pending` until the first event about it arrives for a deployable meant to run. */
+    observed: ObservedAssemblyState | 'pending';
     instanceId: string | null;
     addresses: unknown[];
     reason: string | null;
     changedAt: string | null;
-    resources: { id: string; name: string; observed: string; reason: string | null; changedAt: string | null }[];
+    resources: { id: string; name: string; observed: ResourceState; reason: string | null; changedAt: string | null }[];
   }[];
-  openIncidents: { id: string; level: string; trigger: string; step: string | null; assemblyId: string | null; resourceId: string | null; openedAt: string; updatedAt: string }[];
+  openIncidents: { id: string; level: IncidentLevel; trigger: string; step: RecoveryStep | null; assemblyId: string | null; resourceId: string | null; openedAt: string; updatedAt: string }[];
   recentEvents: { id: string; type: string; occurredAt: string; reason: string | null; subject: Record<string, unknown>; data: unknown }[];
 }
 
@@ -232,18 +143,11 @@ export async function readStatus(
     .setIsolationLevel('repeatable read')
     .setAccessMode('read only')
     .execute(async (trx) => [
-      await trx.selectFrom('deployable_status').selectAll().where('deployable_id', '=', deployable.id).executeTakeFirst(),
-      assemblyIds.length === 0 ? [] : await trx.selectFrom('assembly_status').selectAll().where('assembly_id', 'in', assemblyIds).execute(),
-      resourceIds.length === 0 ? [] : await trx.selectFrom('resource_status').selectAll().where('resource_id', 'in', resourceIds).execute(),
-      await trx.selectFrom('incidents').selectAll().where('deployable_id', '=', deployable.id).where('status', '=', 'open').orderBy('opened_at').execute(),
-      await trx
-        .selectFrom('recent_events')
-        .selectAll()
-        .where('deployable_id', '=', deployable.id)
-        .orderBy('occurred_at', 'desc')
-        .orderBy(sql`event_id`)
-        .limit(recentLimit)
-        .execute(),
+      await statusRepository.deployableStatus(trx, deployable.id),
+      await statusRepository.assemblyStatuses(trx, assemblyIds),
+      await statusRepository.resourceStatuses(trx, resourceIds),
+      await statusRepository.openIncidents(trx, deployable.id),
+      await statusRepository.recentEvents(trx, deployable.id, recentLimit),
     ] as const);
   return {
     deployable: {

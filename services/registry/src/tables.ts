@@ -3,8 +3,9 @@
  * desired configuration (clouds, deployables, assemblies, resources) and the observed-status
  * projection it builds from other services' events.
  */
-import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
+import type { DeployableState, IncidentLevel, IncidentOutcome, RecoveryStep, ResourceState } from '@defib/contracts';
 import type { PlatformTables } from '@defib/platform';
+import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
 
 type CreatedAt = ColumnType<Date, never, never>;
 type Timestamp = ColumnType<Date, Date | undefined, Date>;
@@ -49,14 +50,17 @@ export interface ResourceTable {
 
 export interface DeployableStatusTable {
   deployable_id: string;
-  state: string;
+  state: DeployableState;
   reason: string | null;
   changed_at: Date;
 }
 
+/** What the projection last heard of an assembly; `unknown` while only its addresses are known. */
+export type ObservedAssemblyState = 'launched' | 'running' | 'unresponsive' | 'failed' | 'stopped' | 'unknown';
+
 export interface AssemblyStatusTable {
   assembly_id: string;
-  state: string;
+  state: ObservedAssemblyState;
   instance_id: string | null;
   addresses: Json<unknown[]>;
   reason: string | null;
@@ -65,7 +69,7 @@ export interface AssemblyStatusTable {
 
 export interface ResourceStatusTable {
   resource_id: string;
-  state: string;
+  state: ResourceState;
   reason: string | null;
   changed_at: Date;
 }
@@ -75,11 +79,12 @@ export interface IncidentTable {
   deployable_id: string;
   assembly_id: string | null;
   resource_id: string | null;
-  level: string;
+  level: IncidentLevel;
+  /** The event type that opened it; `unknown` while only later events of it have arrived. */
   trigger: string;
-  step: string | null;
+  step: RecoveryStep | null;
   status: 'open' | 'resolved';
-  outcome: string | null;
+  outcome: IncidentOutcome | null;
   opened_at: Date;
   updated_at: Date;
 }
@@ -113,4 +118,9 @@ export type NewDeployable = Insertable<DeployableTable>;
 export type DeployableUpdate = Updateable<DeployableTable>;
 export type AssemblyRow = Selectable<AssemblyTable>;
 export type ResourceRow = Selectable<ResourceTable>;
+export type DeployableStatusRow = Selectable<DeployableStatusTable>;
+export type AssemblyStatusRow = Selectable<AssemblyStatusTable>;
+export type ResourceStatusRow = Selectable<ResourceStatusTable>;
 export type IncidentRow = Selectable<IncidentTable>;
+export type RecentEventRow = Selectable<RecentEventTable>;
+export type NewRecentEvent = Insertable<RecentEventTable>;

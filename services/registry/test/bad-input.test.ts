@@ -160,4 +160,17 @@ describe('registry: bad input', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect((await fetch(`${registry.url}/healthz`)).status).toBe(200);
   });
+
+  it('parses a stored cloud registration when reading it: one that no longer validates is a 500 that hides why', async () => {
+    expect((await registry.request('PUT', '/v1/clouds/drifted', { body: openstackCloud })).status).toBe(201);
+    const { db } = registry.service.kernel.database;
+    await db.updateTable('clouds').set({ settings: JSON.stringify({ provider: 'openstack', authUrl: 'ftp://elsewhere', region: 'RegionOne', interface: 'public' }) }).where('name', '=', 'drifted').execute();
+    try {
+      const problem = await problemOf(await registry.request('GET', '/v1/clouds/drifted'), 500);
+      expect(JSON.stringify(problem)).not.toContain('ftp://elsewhere');
+      expect(JSON.stringify(problem)).not.toContain(openstackCloud.credentials.password);
+    } finally {
+      await db.deleteFrom('clouds').where('name', '=', 'drifted').execute();
+    }
+  });
 });

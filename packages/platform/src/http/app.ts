@@ -16,7 +16,6 @@ import { createHttpMetrics } from './metrics.ts';
 import { buildOpenApiDocument, isZodSchema } from './openapi.ts';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TITLES, PROBLEM_TYPE_BASE, toProblem } from './problem.ts';
 import { runReadinessChecks, type ReadinessCheck } from './readiness.ts';
-import { loggableError } from './secrets.ts';
 import { defineRoute, type ObjectSchema, type Route, type RouteResult } from './route.ts';
 import { REQUEST_PARSE_OPTIONS, fieldIssuesFromViolation, fieldIssuesFromZod, isContractViolation, isZodError } from './validation.ts';
 
@@ -200,7 +199,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
     const correlationId = state?.correlationId ?? acceptCorrelationId(undefined);
     const problem = toProblem(error, { instance: request.path, correlationId });
     runWithCorrelation(correlationId, () => {
-      if (problem.status >= 500) logger.error({ err: loggableError(error), status: problem.status, code: problem.error.code }, 'request failed');
+      if (problem.status >= 500) logger.error({ err: error, status: problem.status, code: problem.error.code }, 'request failed');
       else logger.debug({ status: problem.status, code: problem.error.code, detail: problem.body.detail }, 'request refused');
     });
     if (response.headersSent) {
@@ -371,7 +370,7 @@ function builtInRoutes(options: HttpAppOptions, lifecycle: Lifecycle, openApiDoc
         // Shutdown may have begun while the checks ran; an answer given after that is "not ready".
         if (lifecycle.draining) return notReady(correlationId, 'the service is shutting down', report.checks);
         if (report.ready) return { status: 200, body: { status: 'ready', checks: report.checks } };
-        for (const { name, error } of report.errors) log.warn({ check: name, err: loggableError(error) }, 'readiness check failed');
+        for (const { name, error } of report.errors) log.warn({ check: name, err: error }, 'readiness check failed');
         const failed = Object.entries(report.checks)
           .filter(([, outcome]) => outcome.status === 'failed')
           .map(([name]) => name);

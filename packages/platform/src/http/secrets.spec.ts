@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loggableError, scrubSecrets } from './secrets.ts';
+import { serializeError } from '../logger.ts';
+import { scrubSecrets } from './secrets.ts';
 
 describe('secret scrubbing', () => {
   it('cuts credentials out of URLs and tokens out of authorization values', () => {
@@ -10,7 +11,7 @@ describe('secret scrubbing', () => {
 
   it('describes an error for the log with message, stack and cause scrubbed', () => {
     const error = new Error('pool failed', { cause: Object.assign(new Error('amqp://u:p4ss@h refused'), { code: 'ECONNREFUSED' }) });
-    const logged = JSON.stringify(loggableError(error));
+    const logged = JSON.stringify(serializeError(error));
     expect(logged).toContain('ECONNREFUSED');
     expect(logged).toContain('pool failed');
     expect(logged).not.toContain('p4ss');
