@@ -128,3 +128,15 @@ export function toPublicCloud(name: string, registration: CloudRegistration): Pu
       };
   }
 }
+
+/**
+ * A cloud's full registration, credentials included, as the registry hands it to Defib's own
+ * services (`GET /v1/clouds/{name}/connection`, service scope only), which keep it sealed. Never
+ * logged, never put in an event or any other response.
+ */
+export const cloudConnectionSchema = z.strictObject({
+  name: nameSchema,
+  registration: cloudRegistrationSchema,
+});
+/** A cloud's name and full registration, credentials included. */
+export type CloudConnection = z.output<typeof cloudConnectionSchema>;
