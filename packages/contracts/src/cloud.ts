@@ -137,6 +137,8 @@ export function toPublicCloud(name: string, registration: CloudRegistration): Pu
 export const cloudConnectionSchema = z.strictObject({
   name: nameSchema,
   registration: cloudRegistrationSchema,
+  /** When the registration last changed: a service keeps the newest copy it has seen. */
+  updatedAt: z.iso.datetime({ offset: true }),
 });
 /** A cloud's name and full registration, credentials included. */
 export type CloudConnection = z.output<typeof cloudConnectionSchema>;

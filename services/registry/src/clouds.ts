@@ -2,7 +2,7 @@
  * Cloud registrations: stored with their credentials sealed, announced without them, and never
  * removed while a deployable uses them.
  */
-import { createDomainEvent, toPublicCloud, type CloudRegistration, type PublicCloud } from '@defib/contracts';
+import { createDomainEvent, toPublicCloud, type CloudConnection, type CloudRegistration, type PublicCloud } from '@defib/contracts';
 import { AppError, enqueueEvents, type SecretBox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
@@ -25,6 +25,8 @@ export interface CloudCatalogue {
   remove(name: string, correlationId: string): Promise<void>;
   /** The full registration with credentials, for the services that talk to the cloud. */
   registration(name: string): Promise<CloudRegistration>;
+  /** The full registration with credentials and when it was last changed, as the connection route gives it. */
+  connection(name: string): Promise<CloudConnection>;
 }
 
 export function createCloudCatalogue(db: Kysely<RegistryTables>, secrets: SecretBox): CloudCatalogue {
@@ -75,9 +77,13 @@ export function createCloudCatalogue(db: Kysely<RegistryTables>, secrets: Secret
     },
 
     async registration(name) {
+      return (await this.connection(name)).registration;
+    },
+
+    async connection(name) {
       const row = await cloudRepository.find(db, name);
       if (row === undefined) throw AppError.notFound('cloud', name);
-      return open(row);
+      return { name, registration: open(row), updatedAt: row.updated_at.toISOString() };
     },
   };
 }

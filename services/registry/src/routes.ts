@@ -123,8 +123,7 @@ export function registryRoutes({ clouds, deployables, status }: RegistryRouteDep
       params: nameParams,
       responses: { 200: { description: 'The registration with its credentials', schema: cloudConnectionSchema }, 404: problem('No such cloud') },
       async handler({ params }) {
-        const registration = await clouds.registration(params.name);
-        return { status: 200, body: { name: params.name, registration }, headers: { 'Cache-Control': 'no-store' } };
+        return { status: 200, body: await clouds.connection(params.name), headers: { 'Cache-Control': 'no-store' } };
       },
     }),
     defineRoute({

@@ -21,10 +21,18 @@ describe("registry: a cloud's connection for Defib's services", () => {
     const response = await registry.request('GET', '/v1/clouds/sim-openstack/connection', { token: SERVICE_TOKEN });
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
-    const connection = cloudConnectionSchema.parse(await response.json());
+    const { updatedAt, ...connection } = cloudConnectionSchema.parse(await response.json());
     expect(connection).toEqual({ name: 'sim-openstack', registration: { ...openstackCloud, interface: 'public' } });
-    const ec2 = await registry.json('GET', '/v1/clouds/sim-ec2/connection', 200, { token: SERVICE_TOKEN });
+    expect(Date.parse(updatedAt)).toBeLessThanOrEqual(Date.now());
+    const { updatedAt: _updatedAt, ...ec2 } = await registry.json<Record<string, unknown>>('GET', '/v1/clouds/sim-ec2/connection', 200, { token: SERVICE_TOKEN });
     expect(ec2).toEqual({ name: 'sim-ec2', registration: ec2Cloud });
+  });
+
+  it('says when the registration last changed, later for every change', async () => {
+    const before = cloudConnectionSchema.parse(await registry.json('GET', '/v1/clouds/sim-ec2/connection', 200, { token: SERVICE_TOKEN }));
+    await registry.json('PUT', '/v1/clouds/sim-ec2', 200, { body: ec2Cloud });
+    const after = cloudConnectionSchema.parse(await registry.json('GET', '/v1/clouds/sim-ec2/connection', 200, { token: SERVICE_TOKEN }));
+    expect(Date.parse(after.updatedAt)).toBeGreaterThan(Date.parse(before.updatedAt));
   });
 
   it('gives it to the admin token too', async () => {
