@@ -12,6 +12,9 @@
  * stopped by the epoch, not by luck. The row lock also makes a takeover wait for a guarded
  * transaction in flight, so the old holder's last write and the new holder's first never overlap.
  *
+ * Expiry is passive: a lease its holder did not renew within its time to live is simply free for
+ * the next `acquire`; nothing sweeps it. A released lease is one made to expire now.
+ *
  * After a reconnect (to the database or the broker) a holder needs no separate re-validation
  * step: its next guarded write re-checks holder and epoch, and its next renewal fails with
  * {@link LeaseLost} if someone else took over meanwhile.
