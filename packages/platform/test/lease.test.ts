@@ -87,8 +87,8 @@ describe('leases', () => {
 
   it('is kept by renewing it past its first expiry', async () => {
     const name = aName();
-    const a = replica(first, 'a', 300);
-    const b = replica(second, 'b', 300);
+    const a = replica(first, 'a', 1_000);
+    const b = replica(second, 'b', 1_000);
     let lease = (await a.acquire(name))!;
     const firstExpiry = lease.expiresAt;
     // Renew until the database clock is well past the first expiry; the lease never changes hands.
@@ -97,9 +97,9 @@ describe('leases', () => {
         lease = await a.renew(lease);
         expect(await b.acquire(name)).toBeUndefined();
         const { now } = await sql<{ now: Date }>`select clock_timestamp() as now`.execute(first.db).then((result) => result.rows[0]!);
-        return now.getTime() > firstExpiry.getTime() + 300 ? true : undefined;
+        return now.getTime() > firstExpiry.getTime() + 1_000 ? true : undefined;
       },
-      { intervalMs: 50, what: 'the database clock to pass the first expiry' },
+      { intervalMs: 100, what: 'the database clock to pass the first expiry' },
     );
     expect(lease).toMatchObject({ holder: 'a', epoch: 1 });
     expect(await b.holding(name)).toMatchObject({ holder: 'a', epoch: 1 });
@@ -121,7 +121,7 @@ describe('leases', () => {
     const a = replica(first, 'a', 50);
     const lease = (await a.acquire(name))!;
     await waitFor(async () => ((await a.holding(name)) === undefined ? true : undefined), { what: 'the lease to expire' });
-    const again = (await a.acquire(name))!;
+    const again = (await replica(first, 'a', 10_000).acquire(name))!;
     expect(again.epoch).toBe(lease.epoch + 1);
     await expect(act(first.db, lease, 'old-epoch')).rejects.toThrow(LeaseLost);
     await act(first.db, again, 'new-epoch');
@@ -130,7 +130,7 @@ describe('leases', () => {
 
   it("refuses a stalled holder's write once a new holder took over", async () => {
     const name = aName();
-    const stalled = (await replica(first, 'a', 100).acquire(name))!;
+    const stalled = (await replica(first, 'a', 1_000).acquire(name))!;
     await act(first.db, stalled, 'reboot-by-a');
     // a stalls past its expiry; b takes over and acts.
     const b = replica(second, 'b', 10_000);
@@ -145,7 +145,7 @@ describe('leases', () => {
 
   it('makes a takeover wait for a guarded write in flight, so the two never overlap', async () => {
     const name = aName();
-    const a = replica(first, 'a', 150);
+    const a = replica(first, 'a', 1_000);
     const lease = (await a.acquire(name))!;
     let takeover: Promise<Lease | undefined> | undefined;
     await first.db.transaction().execute(async (trx) => {
