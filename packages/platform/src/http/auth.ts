@@ -12,7 +12,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServiceConfig } from '../config.ts';
 import { AppError } from './errors.ts';
 
-/** Who may call a route: anyone, a reader (or anyone, with open reads), the admin, or another Defib service (or the admin). */
+/**
+ * Who may call a route: anyone (`public`); a reader, or anyone with open reads (`read`); the admin
+ * (`write`); one of Defib's own services, or the admin (`service`).
+ */
 export type RouteScope = 'public' | 'read' | 'write' | 'service';
 
 /** Who is calling. */
