@@ -7,6 +7,7 @@ ENV PNPM_HOME=/pnpm PATH=/pnpm:$PATH
 RUN npm install --global pnpm@10.34.8
 WORKDIR /app
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+COPY packages/clouds/package.json packages/clouds/
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/platform/package.json packages/platform/
 COPY services/registry/package.json services/registry/

@@ -128,3 +128,17 @@ export function toPublicCloud(name: string, registration: CloudRegistration): Pu
       };
   }
 }
+
+/**
+ * A cloud's full registration, credentials included, as the registry hands it to Defib's own
+ * services (`GET /v1/clouds/{name}/connection`, service scope only), which keep it sealed. Never
+ * logged, never put in an event or any other response.
+ */
+export const cloudConnectionSchema = z.strictObject({
+  name: nameSchema,
+  registration: cloudRegistrationSchema,
+  /** When the registration last changed: a service keeps the newest copy it has seen. */
+  updatedAt: z.iso.datetime({ offset: true }),
+});
+/** A cloud's name and full registration, credentials included. */
+export type CloudConnection = z.output<typeof cloudConnectionSchema>;

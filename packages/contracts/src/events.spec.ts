@@ -81,6 +81,18 @@ const samples: { [K in EventType]: Omit<DomainEventInit<K>, 'correlationId'> } =
   'resource.failed': { subject: resource, data: { state: 'failed', detail: 'exited with status 1' } },
   'resource.restarted': { subject: resource, data: {} },
   'resource.running': { subject: resource, data: {} },
+  'assembly.fenced': { subject: assembly, data: { instanceId: 'srv-1', action: 'terminate', confirmedBy: 'cloud-status', cloudStatus: 'terminated', incidentId } },
+  'assembly.state-disputed': { subject: assembly, data: { instanceId: 'srv-1', cloudStatus: 'SHUTOFF', lastHeartbeatAt: '2026-01-01T00:00:00.000Z' } },
+  'monitor.degraded': { subject: { monitor: 'host-1/4242/1a2b3c4d' }, data: { cause: 'lagging', lagMs: 850 } },
+  'monitor.recovered': { subject: { monitor: 'host-1/4242/1a2b3c4d', cloud: 'sim-openstack' }, data: { cause: 'cloud-unreachable', degradedForMs: 12_000 } },
+  'resource.reconfigured': {
+    subject: { ...assembly, assemblyId: randomUUID(), assembly: 'web', resourceId: randomUUID(), resource: 'httpd' },
+    data: { parameters: [{ name: 'DB_HOST', ref: 'db', field: 'address', value: '10.0.0.9' }], causeEventId: randomUUID() },
+  },
+  'deployable.maintenance-entered': { subject: deployable, data: { until: '2026-01-01T02:00:00.000Z' }, reason: 'database upgrade' },
+  'deployable.maintenance-left': { subject: deployable, data: { ended: 'expired' } },
+  'assembly.maintenance-entered': { subject: assembly, data: {} },
+  'assembly.maintenance-left': { subject: assembly, data: { ended: 'requested' } },
   'hook.failed': { subject: assembly, data: { subscriptionId: randomUUID(), deliveryId: randomUUID(), eventId: randomUUID(), eventType: 'assembly.failed', attempts: 2, lastError: 'HTTP 500' } },
   'notification.exhausted': { subject: { cloud: 'sim-ec2' }, data: { subscriptionId: randomUUID(), deliveryId: randomUUID(), eventId: randomUUID(), eventType: 'cloud.removed', attempts: 10 } },
 };
@@ -187,6 +199,37 @@ describe('createDomainEvent', () => {
 
   it('rejects a state change to the same state', () => {
     expect(() => createDomainEvent('deployable.state-changed', { subject: deployable, correlationId: 'c', data: { from: 'running', to: 'running' } })).toThrow(ContractViolation);
+  });
+
+  it('closes an incident as errored when recovery could not go on', () => {
+    expect(createDomainEvent('incident.resolved', { subject: assembly, correlationId: incidentId, data: { incidentId, outcome: 'errored' } }).data.outcome).toBe('errored');
+  });
+
+  it('rejects a reconfiguration that changes nothing or sets something other than an address', () => {
+    const sample = samples['resource.reconfigured'];
+    const violation = violationOf(() => createDomainEvent('resource.reconfigured', { ...sample, correlationId: 'c', data: { parameters: [] } }));
+    expect(violation.issues.map((issue) => issue.path)).toEqual(['data.parameters']);
+    const notAnAddress = { name: 'DB_HOST', ref: 'db', field: 'address' as const, value: 'db.example.com' };
+    expect(violationOf(() => createDomainEvent('resource.reconfigured', { ...sample, correlationId: 'c', data: { parameters: [notAnAddress] } })).issues.map((issue) => issue.path)).toEqual([
+      'data.parameters[0].value',
+    ]);
+  });
+
+  it('names a monitor replica, not a deployable, in monitor events', () => {
+    expect(() => createDomainEvent('monitor.degraded', { subject: deployable as never, correlationId: 'c', data: { cause: 'broker-unreachable' } })).toThrow(ContractViolation);
+  });
+
+  it('lets a notifier event be about a monitor replica', () => {
+    const subject = { monitor: 'host-1/4242/1a2b3c4d', cloud: 'sim-ec2' };
+    const data = { subscriptionId: randomUUID(), deliveryId: randomUUID(), eventId: randomUUID(), eventType: 'monitor.degraded', attempts: 10 };
+    expect(createDomainEvent('notification.exhausted', { subject, correlationId: 'c', data }).subject).toEqual(subject);
+  });
+
+  it('rejects a fence without the status that confirmed it', () => {
+    const { cloudStatus: _status, ...unconfirmed } = samples['assembly.fenced'].data;
+    expect(violationOf(() => createDomainEvent('assembly.fenced', { subject: assembly, correlationId: 'c', data: unconfirmed as never })).issues.map((issue) => issue.path)).toEqual([
+      'data.cloudStatus',
+    ]);
   });
 
   it('rejects an incident triggered by an uncatalogued event type', () => {

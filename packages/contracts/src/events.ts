@@ -12,10 +12,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { addressesSchema } from './address.ts';
+import { addressesSchema, ipAddressSchema } from './address.ts';
 import { resourceStateSchema } from './agent-protocol.ts';
 import { ContractViolation, decodeJsonBody, parseContract } from './contract-violation.ts';
-import { parsedManifestSchema } from './manifest.ts';
+import { addressFields, paramKeySchema, parsedManifestSchema } from './manifest.ts';
 import { nameSchema } from './name.ts';
 
 /** Default name of the topic exchange domain events are published on. */
@@ -27,6 +27,12 @@ export const DOMAIN_EVENTS_EXCHANGE = 'defib.events';
 
 /** The subject of a cloud event: the registered cloud's name. */
 export const cloudSubjectSchema = z.strictObject({ cloud: nameSchema });
+
+/**
+ * The subject of an event about a monitor replica: its id (the holder id it takes leases with)
+ * and, when what it reports concerns one cloud only (that cloud's API is unreachable), the cloud.
+ */
+export const monitorSubjectSchema = z.strictObject({ monitor: z.string().min(1).max(255), cloud: nameSchema.optional() });
 
 const scopedSubjectFields = {
   deployableId: z.uuid(),
@@ -67,18 +73,20 @@ export const resourceSubjectSchema = z.strictObject({
   resource: nameSchema,
 });
 
-/** Any event subject: a cloud, or a deployable (narrowed or not to an assembly or resource). */
-export const eventSubjectSchema = z.union([cloudSubjectSchema, deployableSubjectSchema], {
-  error: 'must be { cloud } or { deployableId, deployable, assemblyId?, assembly?, resourceId?, resource? }',
+/** Any event subject: a cloud, a monitor replica, or a deployable (narrowed or not to an assembly or resource). */
+export const eventSubjectSchema = z.union([cloudSubjectSchema, monitorSubjectSchema, deployableSubjectSchema], {
+  error: 'must be { cloud }, { monitor, cloud? } or { deployableId, deployable, assemblyId?, assembly?, resourceId?, resource? }',
 });
 
 /**
- * What an event must name, per catalogue entry: `cloud`; `deployable` (assembly and resource
- * optional); `assembly` (resource optional); `resource`; or `any` of these (notifier events about
- * another event's delivery).
+ * What an event must name, per catalogue entry: `cloud`; `monitor` (a monitor replica, and
+ * possibly the cloud it concerns); `deployable` (assembly and resource optional); `assembly`
+ * (resource optional); `resource`; or `any` of these (notifier events about another event's
+ * delivery).
  */
 export const subjectSchemas = {
   cloud: cloudSubjectSchema,
+  monitor: monitorSubjectSchema,
   deployable: deployableSubjectSchema,
   assembly: assemblySubjectSchema,
   resource: resourceSubjectSchema,
@@ -91,6 +99,8 @@ export type SubjectLevel = keyof typeof subjectSchemas;
 export type EventSubjectAny = z.output<typeof eventSubjectSchema>;
 /** The subject of a cloud event. */
 export type CloudSubject = z.output<typeof cloudSubjectSchema>;
+/** The subject of a monitor replica's event. */
+export type MonitorSubject = z.output<typeof monitorSubjectSchema>;
 /** The subject of a deployable-level event. */
 export type DeployableSubject = z.output<typeof deployableSubjectSchema>;
 
@@ -117,8 +127,13 @@ export const incidentLevels = ['resource', 'assembly', 'deployable'] as const;
 /** What an incident is about. */
 export type IncidentLevel = (typeof incidentLevels)[number];
 
-/** How an incident ended. */
-export const incidentOutcomes = ['recovered', 'gave-up', 'cancelled'] as const;
+/**
+ * How an incident ended: `recovered` (verified alive again); `gave-up` (the ladder or the policy
+ * was exhausted); `cancelled` (the deployable was stopped, deleted or put in maintenance);
+ * `errored` (recovery could not go on for a reason outside the ladder — the cloud refused the
+ * request for good, the registration is gone, a bug — and a person must look).
+ */
+export const incidentOutcomes = ['recovered', 'gave-up', 'cancelled', 'errored'] as const;
 /** How an incident ended. */
 export type IncidentOutcome = (typeof incidentOutcomes)[number];
 
@@ -127,6 +142,35 @@ const versionSchema = z.int().positive();
 const instanceIdSchema = z.string().min(1).max(255);
 const attemptSchema = z.int().positive();
 const errorTextSchema = z.string().min(1).max(2048);
+const cloudStatusSchema = z.string().min(1).max(64);
+const timeSchema = z.iso.datetime({ offset: true });
+
+/**
+ * Why a monitor replica cannot watch reliably: it lags behind the heartbeats it consumes
+ * (`lagging`), or cannot reach the broker, its database or a cloud's API (the subject names the
+ * cloud then).
+ */
+export const monitorDegradationCauses = ['lagging', 'broker-unreachable', 'database-unreachable', 'cloud-unreachable'] as const;
+/** Why a monitor replica is degraded. */
+export type MonitorDegradationCause = (typeof monitorDegradationCauses)[number];
+
+/**
+ * How a fenced VM was confirmed stopped before its replacement was created: the cloud reported
+ * it stopped or terminated (`cloud-status`), or no longer knows it (`cloud-gone`).
+ */
+export const fenceConfirmations = ['cloud-status', 'cloud-gone'] as const;
+/** How a fence was confirmed. */
+export type FenceConfirmation = (typeof fenceConfirmations)[number];
+
+const maintenanceEnteredSchema = z.strictObject({
+  /** When maintenance ends by itself; absent when it lasts until asked to end. */
+  until: timeSchema.optional(),
+});
+
+const maintenanceLeftSchema = z.strictObject({
+  /** `requested`: someone ended it; `expired`: its `until` passed. */
+  ended: z.enum(['requested', 'expired']),
+});
 
 /** Filled in once the catalogue exists; lets payloads name other event types without a circular type. */
 const knownEventTypes = new Set<string>();
@@ -248,6 +292,20 @@ export const eventCatalogue = {
       previousInstanceId: instanceIdSchema.optional(),
     }),
   },
+  'assembly.fenced': {
+    version: 1,
+    subject: 'assembly',
+    description: "An assembly's old VM was stopped or terminated and the cloud confirmed it, so its replacement may be created: two copies never run.",
+    payload: z.strictObject({
+      instanceId: instanceIdSchema,
+      /** What recovery asked the cloud to do. */
+      action: z.enum(['stop', 'terminate']),
+      confirmedBy: z.enum(fenceConfirmations),
+      /** The cloud's status that confirmed it, e.g. `SHUTOFF`, `terminated`, or `gone`. */
+      cloudStatus: cloudStatusSchema,
+      incidentId: z.uuid().optional(),
+    }),
+  },
   'assembly.stopped': {
     version: 1,
     subject: 'assembly',
@@ -315,6 +373,26 @@ export const eventCatalogue = {
     description: 'Recovery exhausted the ladder (or the deployable escalation policy) and stopped trying: a human is needed.',
     payload: z.strictObject({ incidentId: z.uuid(), /** Steps tried, in order. */ stepsTried: z.array(stepSchema) }),
   },
+  'resource.reconfigured': {
+    version: 1,
+    subject: 'resource',
+    description: "A resource's parameters that reference an assembly's address were set to its new address through the agent.",
+    payload: z.strictObject({
+      /** Each parameter that changed, with the reference it resolves and its new value. */
+      parameters: z
+        .array(
+          z.strictObject({
+            name: paramKeySchema,
+            ref: nameSchema,
+            field: z.enum(addressFields),
+            value: ipAddressSchema,
+          }),
+        )
+        .min(1),
+      /** The `assembly.address-changed` event that caused it. */
+      causeEventId: z.uuid().optional(),
+    }),
+  },
 
   // monitor -----------------------------------------------------------------------------------
   'assembly.running': {
@@ -331,7 +409,7 @@ export const eventCatalogue = {
       /** Absent if no heartbeat was ever received. */
       instanceId: instanceIdSchema.optional(),
       /** When the last heartbeat was received (monitor clock); absent if none ever was. */
-      lastHeartbeatAt: z.iso.datetime({ offset: true }).optional(),
+      lastHeartbeatAt: timeSchema.optional(),
       silentForMs: z.int().nonnegative(),
       /** Heartbeats missed (the manifest's `heartbeat.missed` at least). */
       missed: z.int().positive(),
@@ -344,7 +422,7 @@ export const eventCatalogue = {
     payload: z.strictObject({
       instanceId: instanceIdSchema,
       /** The cloud's status, e.g. `ERROR`, `SHUTOFF`, `terminated`, or `gone` when the cloud no longer knows the VM. */
-      cloudStatus: z.string().min(1).max(64),
+      cloudStatus: cloudStatusSchema,
     }),
   },
   'assembly.address-changed': {
@@ -352,6 +430,37 @@ export const eventCatalogue = {
     subject: 'assembly',
     description: "An assembly's addresses differ from the last known ones; resources referencing them get reconfigured.",
     payload: z.strictObject({ instanceId: instanceIdSchema, previous: addressesSchema, current: addressesSchema }),
+  },
+  'assembly.state-disputed': {
+    version: 1,
+    subject: 'assembly',
+    description:
+      "Heartbeats from an assembly arrive while the cloud reports its VM stopped or gone: another VM may run its agent (a copy, a cloned image), or the cloud's view is stale. The assembly is not declared failed while heartbeats arrive; a person should look.",
+    payload: z.strictObject({
+      instanceId: instanceIdSchema,
+      /** The cloud's status, e.g. `SHUTOFF`, `stopped`, or `gone`. */
+      cloudStatus: cloudStatusSchema,
+      /** When the latest heartbeat was received (monitor clock). */
+      lastHeartbeatAt: timeSchema,
+    }),
+  },
+  'monitor.degraded': {
+    version: 1,
+    subject: 'monitor',
+    description:
+      'A monitor replica cannot watch reliably (it lags, or cannot reach the broker, its database or a cloud). It raises no failure it cannot vouch for until it recovers.',
+    payload: z.strictObject({
+      cause: z.enum(monitorDegradationCauses),
+      /** How far behind it is, when lagging. */
+      lagMs: z.int().nonnegative().optional(),
+      detail: z.string().min(1).max(1024).optional(),
+    }),
+  },
+  'monitor.recovered': {
+    version: 1,
+    subject: 'monitor',
+    description: 'A degraded monitor replica watches reliably again.',
+    payload: z.strictObject({ cause: z.enum(monitorDegradationCauses), degradedForMs: z.int().nonnegative() }),
   },
   'resource.failed': {
     version: 1,
@@ -370,6 +479,32 @@ export const eventCatalogue = {
     subject: 'resource',
     description: 'An agent reports a resource running again (or for the first time).',
     payload: z.strictObject({}),
+  },
+
+  // maintenance -------------------------------------------------------------------------------
+  'deployable.maintenance-entered': {
+    version: 1,
+    subject: 'deployable',
+    description: 'A deployable was put in maintenance: its failures are still observed and reported, but not recovered.',
+    payload: maintenanceEnteredSchema,
+  },
+  'deployable.maintenance-left': {
+    version: 1,
+    subject: 'deployable',
+    description: 'A deployable left maintenance: failures are recovered again.',
+    payload: maintenanceLeftSchema,
+  },
+  'assembly.maintenance-entered': {
+    version: 1,
+    subject: 'assembly',
+    description: 'An assembly was put in maintenance: its failures are still observed and reported, but not recovered.',
+    payload: maintenanceEnteredSchema,
+  },
+  'assembly.maintenance-left': {
+    version: 1,
+    subject: 'assembly',
+    description: 'An assembly left maintenance: failures are recovered again.',
+    payload: maintenanceLeftSchema,
   },
 
   // notifier ----------------------------------------------------------------------------------

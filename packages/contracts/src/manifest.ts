@@ -40,7 +40,8 @@ const flavorSchema = z.string().min(1).max(255);
 const labelsSchema = z
   .record(z.string().min(1).max(128), z.string().max(255))
   .refine((labels) => Object.keys(labels).length <= 50, 'must have at most 50 entries');
-const paramKeySchema = z.string().regex(PARAM_KEY_PATTERN, 'must be an environment variable name such as DB_HOST');
+/** A resource parameter's name. */
+export const paramKeySchema = z.string().regex(PARAM_KEY_PATTERN, 'must be an environment variable name such as DB_HOST');
 
 /** A parameter whose value is an address of another (or the same) assembly, kept up to date when it changes. */
 export const paramRefSchema = z.strictObject({

@@ -21,7 +21,7 @@ describe('config loading', () => {
       amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
       busPrefix: 'defib',
       logLevel: 'info',
-      auth: { adminToken: undefined, readTokens: [], openReads: false },
+      auth: { adminToken: undefined, readTokens: [], serviceTokens: [], openReads: false },
     });
   });
 
@@ -33,12 +33,18 @@ describe('config loading', () => {
         AMQP_URL: 'amqps://u:p@broker/vhost',
         DEFIB_ADMIN_TOKEN: 'admin-token-0123456789',
         DEFIB_READ_TOKENS: 'reader-token-0123456789, second-reader-token-01',
+        DEFIB_SERVICE_TOKENS: 'service-token-0123456789',
         DEFIB_OPEN_READS: 'true',
         DEFIB_SECRET_KEY: 'k'.repeat(44),
       }),
     );
     expect(config.port).toBe(9000);
-    expect(config.auth).toEqual({ adminToken: 'admin-token-0123456789', readTokens: ['reader-token-0123456789', 'second-reader-token-01'], openReads: true });
+    expect(config.auth).toEqual({
+      adminToken: 'admin-token-0123456789',
+      readTokens: ['reader-token-0123456789', 'second-reader-token-01'],
+      serviceTokens: ['service-token-0123456789'],
+      openReads: true,
+    });
   });
 
   it('reports every bad or missing variable in one error', () => {

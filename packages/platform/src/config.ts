@@ -72,6 +72,8 @@ export function serviceEnvironmentShape(defaultPort: number, defaults: { databas
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DEFIB_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     DEFIB_READ_TOKENS: tokenList.optional(),
+    /** Tokens Defib's services present to each other; they alone (and the admin) may fetch cloud credentials. */
+    DEFIB_SERVICE_TOKENS: tokenList.optional(),
     DEFIB_OPEN_READS: booleanString.default(false),
     BODY_LIMIT_BYTES: z.coerce.number().int('must be a whole number of bytes').positive().default(1_048_576),
     SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(10_000),
@@ -90,7 +92,7 @@ export interface ServiceConfig {
   amqpUrl: string;
   busPrefix: string;
   logLevel: z.output<typeof serviceEnvironmentSchema>['LOG_LEVEL'];
-  auth: { adminToken?: string | undefined; readTokens: readonly string[]; openReads: boolean };
+  auth: { adminToken?: string | undefined; readTokens: readonly string[]; serviceTokens?: readonly string[] | undefined; openReads: boolean };
   bodyLimitBytes: number;
   shutdownGraceMs: number;
 }
@@ -105,7 +107,7 @@ export function toServiceConfig(env: z.output<typeof serviceEnvironmentSchema>):
     amqpUrl: env.AMQP_URL,
     busPrefix: env.BUS_PREFIX,
     logLevel: env.LOG_LEVEL,
-    auth: { adminToken: env.DEFIB_ADMIN_TOKEN, readTokens: env.DEFIB_READ_TOKENS ?? [], openReads: env.DEFIB_OPEN_READS },
+    auth: { adminToken: env.DEFIB_ADMIN_TOKEN, readTokens: env.DEFIB_READ_TOKENS ?? [], serviceTokens: env.DEFIB_SERVICE_TOKENS ?? [], openReads: env.DEFIB_OPEN_READS },
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
   };

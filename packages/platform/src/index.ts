@@ -6,6 +6,7 @@ export * from './database-availability.ts';
 export * from './database.ts';
 export * from './event-consumer.ts';
 export * from './http/index.ts';
+export * from './lease.ts';
 export * from './logger.ts';
 export * from './outbox.ts';
 export * from './secret-box.ts';

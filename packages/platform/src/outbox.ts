@@ -11,6 +11,7 @@
 import { sql, type ColumnType, type Kysely, type Migration, type Transaction } from 'kysely';
 import type { Bus } from './bus.ts';
 import { jitteredDelay } from './database-availability.ts';
+import { leaseMigrations } from './lease.ts';
 import type { Logger } from './logger.ts';
 
 /** An event as the outbox stores it: the full envelope, published as is. */
@@ -65,6 +66,7 @@ export const platformMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  ...leaseMigrations,
 };
 
 function channelFor(schema: string): string {

@@ -67,6 +67,48 @@ describe('email', () => {
     expect(describeEvent(cloud)).toEqual({ about: 'cloud sim', headline: 'Cloud sim was registered (openstack, RegionOne).' });
   });
 
+  it('describes fencing, a disputed state and reconfiguration in words', () => {
+    const fenced = createDomainEvent('assembly.fenced', { subject, data: { instanceId: 'i-1', action: 'terminate', confirmedBy: 'cloud-gone', cloudStatus: 'gone' }, correlationId: 'c' });
+    expect(describeEvent(fenced)).toEqual({
+      about: 'assembly db of wordpress',
+      headline: 'The old VM of assembly db of wordpress was terminated (instance i-1), confirmed by the cloud (it no longer knows the VM).',
+      action: 'Defib creates its replacement; two copies never run.',
+    });
+    const disputed = createDomainEvent('assembly.state-disputed', { subject, data: { instanceId: 'i-1', cloudStatus: 'SHUTOFF', lastHeartbeatAt: '2026-11-26T10:00:00.000Z' }, correlationId: 'c' });
+    expect(describeEvent(disputed).headline).toBe('Heartbeats from assembly db of wordpress still arrive, but the cloud reports its VM as SHUTOFF (instance i-1).');
+    const web = { ...subject, assemblyId: randomUUID(), assembly: 'web', resourceId: randomUUID(), resource: 'httpd' };
+    const reconfigured = createDomainEvent('resource.reconfigured', { subject: web, data: { parameters: [{ name: 'DB_HOST', ref: 'db', field: 'address', value: '10.0.0.9' }] }, correlationId: 'c' });
+    expect(describeEvent(reconfigured).headline).toBe('resource httpd on web of wordpress was reconfigured: DB_HOST=10.0.0.9 (address of db).');
+  });
+
+  it('describes a degraded and a recovered monitor replica, naming the cloud when it concerns one', () => {
+    const degraded = createDomainEvent('monitor.degraded', { subject: { monitor: 'm-1' }, data: { cause: 'lagging', lagMs: 850 }, correlationId: 'c' });
+    expect(describeEvent(degraded)).toEqual({
+      about: 'monitor m-1',
+      headline: 'monitor m-1 cannot watch reliably: it lags behind the heartbeats (850 ms behind).',
+      action: 'It raises no failure it cannot vouch for until it recovers.',
+    });
+    const recovered = createDomainEvent('monitor.recovered', { subject: { monitor: 'm-1', cloud: 'sim' }, data: { cause: 'cloud-unreachable', degradedForMs: 12_300 }, correlationId: 'c' });
+    expect(describeEvent(recovered).headline).toBe("monitor m-1 (cloud sim) watches reliably again after 12.3 s (the cloud's API is unreachable).");
+  });
+
+  it('describes maintenance of a deployable and of an assembly', () => {
+    const deployable = { deployableId: subject.deployableId, deployable: 'wordpress' };
+    const entered = createDomainEvent('deployable.maintenance-entered', { subject: deployable, data: { until: '2026-11-26T12:00:00.000Z' }, correlationId: 'c' });
+    expect(describeEvent(entered)).toEqual({
+      about: 'deployable wordpress',
+      headline: 'deployable wordpress is in maintenance until 2026-11-26T12:00:00.000Z.',
+      action: 'Defib still reports its failures but does not recover them.',
+    });
+    const left = createDomainEvent('assembly.maintenance-left', { subject, data: { ended: 'expired' }, correlationId: 'c' });
+    expect(describeEvent(left)).toMatchObject({ headline: 'assembly db of wordpress left maintenance (its time was up).', action: 'Defib recovers its failures again.' });
+  });
+
+  it('asks for a person when an incident closed because recovery errored', () => {
+    const errored = createDomainEvent('incident.resolved', { subject, data: { incidentId: randomUUID(), outcome: 'errored' }, correlationId: 'c' });
+    expect(describeEvent(errored)).toMatchObject({ headline: 'The incident on assembly db of wordpress was closed: errored.', action: 'Recovery could not go on; a person is needed.' });
+  });
+
   it('tells an owner about a disabled subscription without the URL path, which may hold a token', () => {
     const notice = renderDisabledNotice({ deliveryId: 'd-3', subscriptionId: 's-1', name: 'dns', url: 'https://hooks.example.com/T0/B0/secret-token', reason: 'the endpoint answered 410 Gone', messageIdDomain: 'example.com' });
     expect(notice.subject).toBe('[Defib] Webhook subscription dns was disabled');

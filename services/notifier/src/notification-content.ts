@@ -3,7 +3,7 @@
  * batch of grouped ones) and the text and HTML of an email that tells a person what happened, to
  * what, and what Defib did or does about it.
  */
-import type { DomainEvent } from '@defib/contracts';
+import type { DomainEvent, MonitorDegradationCause } from '@defib/contracts';
 import { groupKeyOf } from './subscription-matching.ts';
 
 /** Body `type` of a webhook carrying several grouped events (storm control). */
@@ -57,7 +57,8 @@ export interface EventDescription {
 }
 
 function aboutOf(event: DomainEvent): string {
-  const subject = event.subject as { cloud?: string; deployable?: string; assembly?: string; resource?: string };
+  const subject = event.subject as { cloud?: string; monitor?: string; deployable?: string; assembly?: string; resource?: string };
+  if (subject.monitor !== undefined) return `monitor ${subject.monitor}${subject.cloud === undefined ? '' : ` (cloud ${subject.cloud})`}`;
   if (subject.cloud !== undefined) return `cloud ${subject.cloud}`;
   if (subject.resource !== undefined) return `resource ${subject.resource} on ${subject.assembly ?? '?'} of ${subject.deployable ?? '?'}`;
   if (subject.assembly !== undefined) return `assembly ${subject.assembly} of ${subject.deployable ?? '?'}`;
@@ -66,6 +67,19 @@ function aboutOf(event: DomainEvent): string {
 
 function addressList(addresses: readonly { address: string }[]): string {
   return addresses.length === 0 ? 'none' : addresses.map((address) => address.address).join(', ');
+}
+
+function monitorCauseText(cause: MonitorDegradationCause): string {
+  switch (cause) {
+    case 'lagging':
+      return 'it lags behind the heartbeats';
+    case 'broker-unreachable':
+      return 'the message broker is unreachable';
+    case 'database-unreachable':
+      return 'its database is unreachable';
+    case 'cloud-unreachable':
+      return "the cloud's API is unreachable";
+  }
 }
 
 /** Describes any catalogued event; the switch is exhaustive, so a new event type must say something. */
@@ -95,7 +109,11 @@ export function describeEvent(event: DomainEvent): EventDescription {
     case 'incident.opened':
       return { about, headline: `An incident was opened for ${about} (${event.data.level}, triggered by ${event.data.trigger}).`, action: 'Defib recovers it by escalating step by step.' };
     case 'incident.resolved':
-      return { about, headline: `The incident on ${about} was closed: ${event.data.outcome}.` };
+      return {
+        about,
+        headline: `The incident on ${about} was closed: ${event.data.outcome}.`,
+        ...(event.data.outcome === 'errored' ? { action: 'Recovery could not go on; a person is needed.' } : {}),
+      };
     case 'recovery.started':
       return { about, headline: `Recovery of ${about} started.`, action: `Step: ${event.data.step}${event.data.attempt === undefined ? '' : ` (attempt ${event.data.attempt})`}.` };
     case 'recovery.step-succeeded':
@@ -120,6 +138,45 @@ export function describeEvent(event: DomainEvent): EventDescription {
       return { about, headline: `${about} was restarted.` };
     case 'resource.running':
       return { about, headline: `${about} is running.` };
+    case 'assembly.fenced':
+      return {
+        about,
+        headline: `The old VM of ${about} was ${event.data.action === 'stop' ? 'stopped' : 'terminated'} (instance ${event.data.instanceId}), confirmed by the cloud (${event.data.confirmedBy === 'cloud-gone' ? 'it no longer knows the VM' : `status ${event.data.cloudStatus}`}).`,
+        action: 'Defib creates its replacement; two copies never run.',
+      };
+    case 'assembly.state-disputed':
+      return {
+        about,
+        headline: `Heartbeats from ${about} still arrive, but the cloud reports its VM as ${event.data.cloudStatus} (instance ${event.data.instanceId}).`,
+        action: 'Defib does not declare it failed while heartbeats arrive; another VM may be running its agent — a person should look.',
+      };
+    case 'monitor.degraded':
+      return {
+        about,
+        headline: `${about} cannot watch reliably: ${monitorCauseText(event.data.cause)}${event.data.lagMs === undefined ? '' : ` (${Math.round(event.data.lagMs)} ms behind)`}${event.data.detail === undefined ? '' : `: ${event.data.detail}`}.`,
+        action: 'It raises no failure it cannot vouch for until it recovers.',
+      };
+    case 'monitor.recovered':
+      return { about, headline: `${about} watches reliably again after ${Math.round(event.data.degradedForMs / 100) / 10} s (${monitorCauseText(event.data.cause)}).` };
+    case 'resource.reconfigured':
+      return {
+        about,
+        headline: `${about} was reconfigured: ${event.data.parameters.map((parameter) => `${parameter.name}=${parameter.value} (${parameter.field} of ${parameter.ref})`).join(', ')}.`,
+      };
+    case 'deployable.maintenance-entered':
+    case 'assembly.maintenance-entered':
+      return {
+        about,
+        headline: `${about} is in maintenance${event.data.until === undefined ? '' : ` until ${event.data.until}`}.`,
+        action: 'Defib still reports its failures but does not recover them.',
+      };
+    case 'deployable.maintenance-left':
+    case 'assembly.maintenance-left':
+      return {
+        about,
+        headline: `${about} left maintenance (${event.data.ended === 'expired' ? 'its time was up' : 'on request'}).`,
+        action: 'Defib recovers its failures again.',
+      };
     case 'hook.failed':
       return { about, headline: `A hook could not deliver ${event.data.eventType} about ${about} after ${event.data.attempts} attempts: ${event.data.lastError}.` };
     case 'notification.exhausted':

@@ -33,8 +33,12 @@ describe('subscription matching', () => {
     expect(matchesFilter({ eventTypes: ['resource.*'], deployables: [] }, failed)).toBe(false);
   });
 
-  it('groups by deployable, or by cloud', () => {
+  it('groups by deployable, by cloud, or by monitor replica', () => {
     expect(groupKeyOf(failed)).toBe('deployable:wordpress');
     expect(groupKeyOf(cloudEvent)).toBe('cloud:sim');
+    const lagging = createDomainEvent('monitor.degraded', { subject: { monitor: 'm-1' }, data: { cause: 'lagging' }, correlationId: 'c' });
+    const cutOff = createDomainEvent('monitor.degraded', { subject: { monitor: 'm-1', cloud: 'sim' }, data: { cause: 'cloud-unreachable' }, correlationId: 'c' });
+    expect(groupKeyOf(lagging)).toBe('monitor:m-1');
+    expect(groupKeyOf(cutOff)).toBe('cloud:sim');
   });
 });

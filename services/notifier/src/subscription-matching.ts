@@ -42,10 +42,14 @@ export function deployableOf(event: DomainEvent): string | undefined {
   return subject.deployable;
 }
 
-/** What an event is about, for grouping and subjects: `deployable:wordpress`, `cloud:sim-openstack`. */
+/**
+ * What an event is about, for grouping and subjects: `deployable:wordpress`, `cloud:sim-openstack`
+ * (a monitor replica's event about one cloud too), `monitor:<replica>`.
+ */
 export function groupKeyOf(event: DomainEvent): string {
-  const subject = event.subject as { deployable?: string; cloud?: string };
+  const subject = event.subject as { deployable?: string; cloud?: string; monitor?: string };
   if (subject.deployable !== undefined) return `deployable:${subject.deployable}`;
+  if (subject.cloud === undefined && subject.monitor !== undefined) return `monitor:${subject.monitor}`;
   return `cloud:${subject.cloud ?? 'unknown'}`;
 }
 

@@ -15,7 +15,9 @@ export const cloudRepository = {
           provider: (eb) => eb.ref('excluded.provider'),
           settings: (eb) => eb.ref('excluded.settings'),
           sealed_credentials: (eb) => eb.ref('excluded.sealed_credentials'),
-          updated_at: sql`now()`,
+          // Taken once the row is locked, so a later registration always has a later time
+          // (services keep the newest copy of a connection by it).
+          updated_at: sql`clock_timestamp()`,
         }),
       )
       .returningAll()

@@ -2,13 +2,11 @@
  * Cloud registrations: stored with their credentials sealed, announced without them, and never
  * removed while a deployable uses them.
  */
-import { checkContract, cloudRegistrationSchema, createDomainEvent, toPublicCloud, type CloudRegistration, type PublicCloud } from '@defib/contracts';
-import { AppError, enqueueEvents, type SecretBox } from '@defib/platform';
+import { checkContract, cloudRegistrationSchema, createDomainEvent, toPublicCloud, type CloudConnection, type CloudRegistration, type PublicCloud } from '@defib/contracts';
+import { AppError, type Outbox, type SecretBox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
 import type { CloudRow, RegistryTables } from './tables.ts';
-
-export const REGISTRY_SCHEMA = 'registry';
 
 function sealedFor(name: string): string {
   return `cloud:${name}`;
@@ -25,9 +23,11 @@ export interface CloudCatalogue {
   remove(name: string, correlationId: string): Promise<void>;
   /** The full registration with credentials, for the services that talk to the cloud. */
   registration(name: string): Promise<CloudRegistration>;
+  /** The full registration with credentials and when it was last changed, as the connection route gives it. */
+  connection(name: string): Promise<CloudConnection>;
 }
 
-export function createCloudCatalogue(db: Kysely<RegistryTables>, secrets: SecretBox): CloudCatalogue {
+export function createCloudCatalogue(db: Kysely<RegistryTables>, outbox: Outbox<RegistryTables>, secrets: SecretBox): CloudCatalogue {
   // Parsed like a new registration: a row no longer matching the schema is an error here, not a surprise in a driver.
   const open = (row: CloudRow): CloudRegistration => {
     const stored = checkContract(cloudRegistrationSchema, { ...row.settings, provider: row.provider, credentials: JSON.parse(secrets.open(row.sealed_credentials, sealedFor(row.name))) as unknown });
@@ -50,7 +50,7 @@ export function createCloudCatalogue(db: Kysely<RegistryTables>, secrets: Secret
           data: { provider: registration.provider, region: registration.region, endpoint: endpointOf(registration), created },
           correlationId,
         });
-        await enqueueEvents(trx, REGISTRY_SCHEMA, [event]);
+        await outbox.enqueue(trx, [event]);
         return { cloud: toPublicCloud(name, registration), created };
       });
     },
@@ -74,14 +74,18 @@ export function createCloudCatalogue(db: Kysely<RegistryTables>, secrets: Secret
         if (users.length > 0) throw AppError.conflict(`cloud ${name} is used by deployables: ${users.join(', ')}`);
         await cloudRepository.remove(trx, name);
         const event = createDomainEvent('cloud.removed', { subject: { cloud: name }, data: { provider: row.provider }, correlationId });
-        await enqueueEvents(trx, REGISTRY_SCHEMA, [event]);
+        await outbox.enqueue(trx, [event]);
       });
     },
 
     async registration(name) {
+      return (await this.connection(name)).registration;
+    },
+
+    async connection(name) {
       const row = await cloudRepository.find(db, name);
       if (row === undefined) throw AppError.notFound('cloud', name);
-      return open(row);
+      return { name, registration: open(row), updatedAt: row.updated_at.toISOString() };
     },
   };
 }

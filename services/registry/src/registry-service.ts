@@ -38,7 +38,7 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
     ...(options.relayOutbox === undefined ? {} : { relayOutbox: options.relayOutbox }),
   });
   const { db } = kernel.database;
-  const clouds = createCloudCatalogue(db, SecretBox.fromBase64(config.secretKey));
+  const clouds = createCloudCatalogue(db, kernel.outbox, SecretBox.fromBase64(config.secretKey));
   const deployables = createDeployableCatalogue(db, kernel.outbox, parseStoredManifest);
   const routes = registryRoutes({
     clouds,

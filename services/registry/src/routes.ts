@@ -1,5 +1,5 @@
 /** The registry's HTTP API under /v1. */
-import { cloudRegistrationSchema, publicCloudSchema, validateManifest, type Manifest } from '@defib/contracts';
+import { cloudConnectionSchema, cloudRegistrationSchema, publicCloudSchema, validateManifest, type Manifest } from '@defib/contracts';
 import { AppError, defineRoute, type BodyParser, type Route } from '@defib/platform';
 import { z } from 'zod';
 import type { CloudCatalogue } from './clouds.ts';
@@ -109,6 +109,21 @@ export function registryRoutes({ clouds, deployables, status }: RegistryRouteDep
       responses: { 200: { description: 'The cloud', schema: publicCloudSchema }, 404: problem('No such cloud') },
       async handler({ params }) {
         return { status: 200, body: await clouds.get(params.name) };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/clouds/:name/connection',
+      operationId: 'getCloudConnection',
+      summary: "A cloud's full registration, credentials included, for Defib's own services",
+      description:
+        'Service scope: a token from DEFIB_SERVICE_TOKENS (or the admin token); read tokens get 403, open reads do not apply. The monitor and recovery keep a sealed copy and refresh it on cloud.registered and cloud.removed.',
+      tags: ['clouds'],
+      scope: 'service',
+      params: nameParams,
+      responses: { 200: { description: 'The registration with its credentials', schema: cloudConnectionSchema }, 404: problem('No such cloud') },
+      async handler({ params }) {
+        return { status: 200, body: await clouds.connection(params.name), headers: { 'Cache-Control': 'no-store' } };
       },
     }),
     defineRoute({

@@ -20,6 +20,7 @@ import type { RegistryConfig } from '../src/config.ts';
 
 export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
 export const READ_TOKEN = 'read-token-0123456789abcdef';
+export const SERVICE_TOKEN = 'service-token-0123456789abcdef';
 
 export interface RegistryHarness extends ApiClient, Omit<EventSpy, 'close'> {
   url: string;
@@ -44,7 +45,7 @@ export async function startRegistry(options: RegistryServiceOptions = {}): Promi
     amqpUrl: isolatedBus.url,
     busPrefix: isolatedBus.prefix,
     logLevel: 'debug',
-    auth: { adminToken: ADMIN_TOKEN, readTokens: [READ_TOKEN], openReads: false },
+    auth: { adminToken: ADMIN_TOKEN, readTokens: [READ_TOKEN], serviceTokens: [SERVICE_TOKEN], openReads: false },
     bodyLimitBytes: 64 * 1024,
     shutdownGraceMs: 2_000,
     secretKey: randomBytes(32).toString('base64'),

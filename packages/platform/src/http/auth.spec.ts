@@ -4,7 +4,8 @@ import { AppError } from './errors.ts';
 
 const ADMIN = 'admin-token-0123456789';
 const READER = 'reader-token-0123456789';
-const settings: AuthSettings = { adminToken: ADMIN, readTokens: [READER], openReads: false };
+const SERVICE = 'service-token-0123456789';
+const settings: AuthSettings = { adminToken: ADMIN, readTokens: [READER], serviceTokens: [SERVICE], openReads: false };
 
 function refusal(action: () => unknown): AppError {
   try {
@@ -63,6 +64,30 @@ describe('bearer auth', () => {
     expect(auth.authorize(undefined, 'public').principal).toBe('anonymous');
     expect(auth.authorize('Bearer wrong-token-000000000', 'public').principal).toBe('anonymous');
     expect(auth.authorize(`Bearer ${ADMIN}`, 'public').principal).toBe('admin');
+  });
+
+  describe('service routes', () => {
+    it('admit a service token, and the admin token', () => {
+      expect(auth.authorize(`Bearer ${SERVICE}`, 'service')).toEqual({ principal: 'service', canWrite: false });
+      expect(auth.authorize(`Bearer ${ADMIN}`, 'service')).toEqual({ principal: 'admin', canWrite: true });
+    });
+
+    it('refuse a read token with 403 insufficient_scope', () => {
+      const error = refusal(() => auth.authorize(`Bearer ${READER}`, 'service'));
+      expect(error.status).toBe(403);
+      expect(error.headers['WWW-Authenticate']).toContain('insufficient_scope');
+    });
+
+    it('refuse a missing or unknown token with 401, even with open reads', () => {
+      const open = createAuthenticator({ ...settings, openReads: true });
+      expect(refusal(() => open.authorize(undefined, 'service')).status).toBe(401);
+      expect(refusal(() => open.authorize('Bearer not-a-real-token-123456', 'service')).headers['WWW-Authenticate']).toContain('invalid_token');
+    });
+
+    it('let a service token read but not write', () => {
+      expect(auth.authorize(`Bearer ${SERVICE}`, 'read').principal).toBe('service');
+      expect(refusal(() => auth.authorize(`Bearer ${SERVICE}`, 'write')).status).toBe(403);
+    });
   });
 
   describe('with open reads', () => {

@@ -1,18 +1,25 @@
 /**
  * Bearer-token access control. The admin token may read and write; read tokens may only read;
  * `openReads` lets read routes be called without a token. With no admin token configured every
- * write is refused — a service is never writable by accident. Tokens are compared in constant
- * time (over SHA-256 digests, so lengths leak nothing either) and never logged or echoed.
+ * write is refused — a service is never writable by accident. Service tokens
+ * (`DEFIB_SERVICE_TOKENS`) are what Defib's own services present to each other: they may read and
+ * call `service` routes — the few that hand out secrets, such as a cloud's credentials — which
+ * admit the admin too but never a read token, nor anyone when open reads are on. Tokens are
+ * compared in constant time (over SHA-256 digests, so lengths leak nothing either) and never
+ * logged or echoed.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServiceConfig } from '../config.ts';
 import { AppError } from './errors.ts';
 
-/** Who may call a route: anyone, a reader (or anyone, with open reads), or the admin. */
-export type RouteScope = 'public' | 'read' | 'write';
+/**
+ * Who may call a route: anyone (`public`); a reader, or anyone with open reads (`read`); the admin
+ * (`write`); one of Defib's own services, or the admin (`service`).
+ */
+export type RouteScope = 'public' | 'read' | 'write' | 'service';
 
 /** Who is calling. */
-export type Principal = 'admin' | 'reader' | 'anonymous';
+export type Principal = 'admin' | 'service' | 'reader' | 'anonymous';
 
 /** What a handler learns about its caller. */
 export interface AuthContext {
@@ -29,21 +36,36 @@ export interface Authenticator {
 
 const ANONYMOUS: AuthContext = { principal: 'anonymous', canWrite: false };
 const READER: AuthContext = { principal: 'reader', canWrite: false };
+const SERVICE: AuthContext = { principal: 'service', canWrite: false };
 const ADMIN: AuthContext = { principal: 'admin', canWrite: true };
 
 export function createAuthenticator(settings: AuthSettings): Authenticator {
   const adminDigest = settings.adminToken === undefined || settings.adminToken === '' ? undefined : digest(settings.adminToken);
   const readDigests = settings.readTokens.filter((token) => token !== '').map(digest);
-  const anyToken = adminDigest !== undefined || readDigests.length > 0;
+  const serviceDigests = (settings.serviceTokens ?? []).filter((token) => token !== '').map(digest);
+  const anyToken = adminDigest !== undefined || readDigests.length > 0 || serviceDigests.length > 0;
+
+  // Compares against every candidate, without stopping early, so timing says nothing about which.
+  const matchesAny = (presented: Buffer, candidates: readonly Buffer[]): boolean => {
+    let matched = false;
+    for (const candidate of candidates) matched = timingSafeEqual(presented, candidate) || matched;
+    return matched;
+  };
 
   const identify = (token: string): AuthContext | undefined => {
     const presented = digest(token);
     const isAdmin = adminDigest !== undefined && timingSafeEqual(presented, adminDigest);
-    // Compare against every read token, without stopping early, so timing says nothing about which.
-    let isReader = false;
-    for (const candidate of readDigests) isReader = timingSafeEqual(presented, candidate) || isReader;
+    const isService = matchesAny(presented, serviceDigests);
+    const isReader = matchesAny(presented, readDigests);
     if (isAdmin) return ADMIN;
+    if (isService) return SERVICE;
     return isReader ? READER : undefined;
+  };
+
+  const identifyOrRefuse = (token: string): AuthContext => {
+    const caller = identify(token);
+    if (caller === undefined) throw AppError.unauthorized('the bearer token is not valid', 'invalid_token');
+    return caller;
   };
 
   return {
@@ -61,18 +83,21 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
                 : 'a bearer token is required, and none is configured (set DEFIB_ADMIN_TOKEN or DEFIB_READ_TOKENS)',
             );
           }
-          const caller = identify(token);
-          if (caller === undefined) throw AppError.unauthorized('the bearer token is not valid', 'invalid_token');
-          return caller;
+          return identifyOrRefuse(token);
         }
         case 'write': {
           if (adminDigest === undefined) {
             throw AppError.unauthorized('write access is disabled: no admin token is configured (set DEFIB_ADMIN_TOKEN)');
           }
           if (token === undefined) throw AppError.unauthorized('a bearer token with write access is required');
-          const caller = identify(token);
-          if (caller === undefined) throw AppError.unauthorized('the bearer token is not valid', 'invalid_token');
+          const caller = identifyOrRefuse(token);
           if (!caller.canWrite) throw AppError.forbidden('this token may only read', true);
+          return caller;
+        }
+        case 'service': {
+          if (token === undefined) throw AppError.unauthorized('a bearer token with service access is required (DEFIB_SERVICE_TOKENS)');
+          const caller = identifyOrRefuse(token);
+          if (caller.principal !== 'service' && caller.principal !== 'admin') throw AppError.forbidden('this token may not call service routes', true);
           return caller;
         }
       }

@@ -64,7 +64,7 @@ export function buildOpenApiDocument(routes: readonly Route[], info: OpenApiInfo
     const implied: number[] = [];
     if (route.params !== undefined || route.query !== undefined || route.body !== undefined) implied.push(ERROR_STATUS.validation_failed);
     if (route.scope !== 'public') implied.push(ERROR_STATUS.unauthorized);
-    if (route.scope === 'write') implied.push(ERROR_STATUS.forbidden);
+    if (route.scope === 'write' || route.scope === 'service') implied.push(ERROR_STATUS.forbidden);
     if (route.body !== undefined) implied.push(ERROR_STATUS.payload_too_large, ERROR_STATUS.unsupported_media_type);
     for (const status of implied) responses[String(status)] ??= PROBLEM_REF;
     responses.default = PROBLEM_REF;
