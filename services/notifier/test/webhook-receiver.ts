@@ -9,7 +9,7 @@ import { Webhook } from 'standardwebhooks';
 
 /** How the receiver answers one request. */
 export type Behaviour =
-  | { kind: 'status'; status: number; headers?: Record<string, string>; delayMs?: number }
+  | { kind: 'status'; status: number; headers?: Record<string, string>; delayMs?: number; body?: string }
   | { kind: 'hang' }
   | { kind: 'garbage' }
   | { kind: 'redirect'; to: string }
@@ -18,6 +18,8 @@ export type Behaviour =
 export const answer = {
   ok: { kind: 'status', status: 200 } as Behaviour,
   status: (status: number, headers?: Record<string, string>): Behaviour => ({ kind: 'status', status, ...(headers === undefined ? {} : { headers }) }),
+  /** `status` with `body` as the answer's text (by default a line the notifier must never store). */
+  statusWithBody: (status: number, body: string): Behaviour => ({ kind: 'status', status, body }),
   hang: { kind: 'hang' } as Behaviour,
   garbage: { kind: 'garbage' } as Behaviour,
   redirect: (to: string): Behaviour => ({ kind: 'redirect', to }),
@@ -61,7 +63,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
         case 'status': {
           const reply = () => {
             response.writeHead(behaviour.status, { 'content-type': 'text/plain', ...behaviour.headers });
-            response.end('answer body the notifier must never store');
+            response.end(behaviour.body ?? 'answer body the notifier must never store');
           };
           if (behaviour.delayMs === undefined) reply();
           else setTimeout(reply, behaviour.delayMs);
