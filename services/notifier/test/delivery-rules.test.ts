@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { databaseContents, waitFor } from '../../../test/support/index.ts';
 import type { NotifierConfig } from '../src/config.ts';
 import { addressChanged, assemblyFailed, deliveryOf, startNotifier, world, type DeliveryBody, type NotifierHarness, type SubscriptionBody } from './notifier-harness.ts';
-import { answer, startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.ts';
+import { answer, eventIdsOf, startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.ts';
 
 /** Retries that follow each other quickly, so a whole schedule runs in well under a second. */
 const quickRetries = (attempts: number): NotifierConfig['retry'] => ({ attempts, initialDelayMs: 10, multiplier: 1, maxDelayMs: 10, jitter: 0 });
@@ -146,10 +146,7 @@ describe('delivery rules', () => {
         { what: 'the single event and two full groups to be delivered', timeoutMs: 15_000 },
       );
       expect(sizes).toEqual([1, 5, 5]);
-      const carried = requestsTo('/grouped').flatMap((request) => {
-        const body = JSON.parse(request.body) as { type: string; data: { id?: string; events?: { id: string }[] } };
-        return body.type === 'batch' ? (body.data.events ?? []).map((event) => event.id) : [body.data.id ?? ''];
-      });
+      const carried = requestsTo('/grouped').flatMap(eventIdsOf);
       expect(carried).toHaveLength(11);
       expect(new Set(carried)).toEqual(new Set(storm.map((event) => event.id)));
     });
