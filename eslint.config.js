@@ -27,4 +27,18 @@ export default tseslint.config(
     files: ['scripts/**', 'bench/**', '**/*.spec.ts', '**/test/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // A focused test silently drops the rest of its file; vitest's `allowOnly: false` fails the
+    // run, and this fails the lint before the run.
+    files: ['**/*.spec.ts', '**/test/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[property.name='only']:matches([object.name=/^(describe|suite|it|test|bench)$/], [object.object.name=/^(describe|suite|it|test|bench)$/])",
+          message: 'A `.only` left in a test skips the rest of the file; remove it before committing.',
+        },
+      ],
+    },
+  },
 );

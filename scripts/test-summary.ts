@@ -1,18 +1,69 @@
-// Prints the one line CI reads, `tests: N passed, N failed`, from vitest's JSON report.
+// Prints the one line CI reads, `tests: N passed, N failed, N skipped`, from the run's JSON report
+// (`test/support/run-report.ts`), and before it what each number is made of. Anything that is
+// not a passed behaviour counts as failed: a failed test, a test that never finished, a file that
+// failed to load, a hook that threw, an unhandled error, an interrupted run, a run with no tests.
+// Skipped and todo tests are counted and named, so a `.skip` cannot pass unnoticed.
 import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import type { RunOutcome } from '../test/support/run-report.ts';
 
-interface VitestReport {
-  numPassedTests: number;
-  numFailedTests: number;
-  numFailedTestSuites: number;
+interface AssertionResult {
+  fullName: string;
+  status: 'passed' | 'failed' | 'skipped' | 'pending' | 'todo' | 'disabled';
+}
+
+interface RunReport {
+  testResults: { name: string; assertionResults: AssertionResult[] }[];
+  defib?: RunOutcome;
 }
 
 const file = process.argv[2] ?? '.reports/vitest.json';
+
+function summarize(report: RunReport): { lines: string[]; passed: number; failed: number; skipped: number } {
+  const lines: string[] = [];
+  const tests = report.testResults.flatMap((result) => result.assertionResults.map((test) => ({ ...test, file: relative(process.cwd(), result.name) })));
+  const named = (status: AssertionResult['status'][]) => tests.filter((test) => status.includes(test.status));
+  const passed = named(['passed']).length;
+  const failedTests = named(['failed']);
+  const unfinished = named(['pending']);
+  const skipped = named(['skipped', 'disabled']);
+  const todo = named(['todo']);
+  const failures: string[] = [];
+  for (const test of failedTests) failures.push(`${test.file}: ${test.fullName} failed`);
+  for (const test of unfinished) failures.push(`${test.file}: ${test.fullName} never finished`);
+  let failed = failedTests.length + unfinished.length;
+  const outcome = report.defib;
+  if (outcome === undefined) {
+    failures.push('a report without suite and unhandled errors (not written by test/support/run-report.ts)');
+    failed += 1;
+  } else {
+    for (const failure of outcome.suiteFailures) {
+      failures.push(`${failure.file}${failure.suite === '' ? '' : ` › ${failure.suite}`} failed outside any test: ${failure.message}`);
+    }
+    for (const error of outcome.unhandledErrors) failures.push(`unhandled ${error.name}: ${error.message}`);
+    failed += outcome.suiteFailures.length + outcome.unhandledErrors.length;
+    if (outcome.reason === 'interrupted') {
+      failures.push('the run was interrupted');
+      failed += 1;
+    }
+  }
+  if (report.testResults.length === 0) {
+    failures.push('no test file ran');
+    failed += 1;
+  }
+  if (failures.length > 0) lines.push('failures:', ...failures.map((failure) => `  ${failure}`));
+  if (skipped.length + todo.length > 0) {
+    lines.push(`skipped: ${skipped.length} skipped, ${todo.length} todo`);
+    for (const test of [...skipped, ...todo]) lines.push(`  ${test.status} ${test.file}: ${test.fullName}`);
+  }
+  return { lines, passed, failed, skipped: skipped.length + todo.length };
+}
+
 try {
-  const report = JSON.parse(readFileSync(file, 'utf8')) as VitestReport;
-  // A suite that failed to load has no failed tests of its own; count it so it cannot hide.
-  const failed = report.numFailedTests + (report.numFailedTests === 0 ? report.numFailedTestSuites : 0);
-  console.log(`tests: ${report.numPassedTests} passed, ${failed} failed`);
+  const { lines, passed, failed, skipped } = summarize(JSON.parse(readFileSync(file, 'utf8')) as RunReport);
+  for (const line of lines) console.log(line);
+  console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 } catch (error) {
-  console.log(`tests: 0 passed, 1 failed (no readable report at ${file}: ${(error as Error).message})`);
+  console.log(`no readable test report at ${file}: ${(error as Error).message}`);
+  console.log('tests: 0 passed, 1 failed, 0 skipped');
 }

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { DomainEvent } from '@defib/contracts';
 import { wordpressManifest } from '@defib/contracts/testing';
 import { Bus, busTopology, createDatabase, createLogger, type PlatformTables } from '@defib/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIsolatedBus, createIsolatedDatabase, startServiceProcess, waitFor, type IsolatedBus, type IsolatedDatabase, type ServiceProcess } from '../support/index.ts';
+import { createIsolatedBus, createIsolatedDatabase, serviceEnvironment, startServiceProcess, waitFor, type IsolatedBus, type IsolatedDatabase, type ServiceProcess } from '../support/index.ts';
 
 const ADMIN_TOKEN = 'admin-token-crash-test-0123';
 const quiet = createLogger({ service: 'crash-test', level: 'silent' });
@@ -20,13 +19,7 @@ describe('registry killed with SIGKILL', () => {
   beforeAll(async () => {
     database = await createIsolatedDatabase();
     bus = createIsolatedBus();
-    env = {
-      DATABASE_URL: database.url,
-      AMQP_URL: bus.url,
-      BUS_PREFIX: bus.prefix,
-      DEFIB_ADMIN_TOKEN: ADMIN_TOKEN,
-      DEFIB_SECRET_KEY: randomBytes(32).toString('base64'),
-    };
+    env = serviceEnvironment(database, bus, ADMIN_TOKEN);
     spy = new Bus({ url: bus.url, prefix: bus.prefix, connectionName: 'crash-spy', logger: quiet });
     await spy.start();
     await spy.consume({
@@ -69,6 +62,14 @@ describe('registry killed with SIGKILL', () => {
     const outcomes = await Promise.all(inFlight);
     expect(outcomes).toContain(201);
 
+    // The kill landed mid-work: with the process dead, its outbox still holds rows it never
+    // marked sent (some perhaps published already), or the kill cut requests off, or both.
+    const atKill = createDatabase<PlatformTables>({ url: database.url, schema: 'registry', logger: quiet });
+    const unpublishedAtKill = await atKill.db.selectFrom('outbox').select('id').where('type', '=', 'deployable.applied').where('published_at', 'is', null).execute().finally(() => atKill.close());
+    const interrupted = outcomes.filter((outcome) => outcome === 'connection lost').length;
+    expect({ unpublishedAtKill: unpublishedAtKill.length, interrupted }).not.toEqual({ unpublishedAtKill: 0, interrupted: 0 });
+    const unmarked = new Set(unpublishedAtKill.map((row) => row.id));
+
     registry = await startServiceProcess('registry', env);
     const reader = createDatabase<PlatformTables & { deployables: { name: string } }>({ url: database.url, schema: 'registry', logger: quiet });
     try {
@@ -88,6 +89,12 @@ describe('registry killed with SIGKILL', () => {
       await waitFor(() => (stored.every((name) => applied.has(name)) ? true : undefined), { what: 'every stored deployable announced', timeoutMs: 15_000 });
       expect([...applied.keys()].sort()).toEqual(stored);
       expect(stored.filter((name) => applied.get(name)?.size !== 1)).toEqual([]);
+      // What arrived, counted: every announcement once, except those the dead process may have
+      // published without marking them sent, which may arrive twice and no more.
+      await waitFor(() => ([...unmarked].every((id) => deliveries.has(id)) ? true : undefined), { what: 'the rows unmarked at the kill to be published', timeoutMs: 15_000 });
+      const counts = [...deliveries.entries()];
+      expect(counts.filter(([id, count]) => count !== 1 && !(unmarked.has(id) && count === 2))).toEqual([]);
+      expect(deliveries.size).toBe(stored.length);
     } finally {
       await reader.close();
     }

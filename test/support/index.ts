@@ -3,5 +3,6 @@ export * from './wait.ts';
 export { answers } from './infrastructure.ts';
 export * from './service-process.ts';
 export * from './service-harness.ts';
+export * from './database-contents.ts';
 export * from './throwaway-postgres.ts';
 export * from './throwaway-rabbitmq.ts';

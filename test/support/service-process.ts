@@ -3,6 +3,7 @@
  * kill it with SIGKILL at any moment and start it again.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,17 @@ export interface ServiceProcess {
 }
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The environment every service process needs: its database, its bus, an admin token and a sealing key. */
+export function serviceEnvironment(database: { url: string }, bus: { url: string; prefix: string }, adminToken: string): Record<string, string> {
+  return {
+    DATABASE_URL: database.url,
+    AMQP_URL: bus.url,
+    BUS_PREFIX: bus.prefix,
+    DEFIB_ADMIN_TOKEN: adminToken,
+    DEFIB_SECRET_KEY: randomBytes(32).toString('base64'),
+  };
+}
 
 /** Starts `services/<name>/src/main.ts` with `env` and resolves once it says it is listening. */
 export async function startServiceProcess(name: string, env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ContractViolation } from './contract-violation.ts';
 import {
   createDomainEvent,
@@ -13,7 +13,6 @@ import {
   routingKeyFor,
   type DomainEvent,
   type DomainEventInit,
-  type EventPayload,
   type EventType,
 } from './events.ts';
 import { validateManifest, type Manifest } from './manifest.ts';
@@ -129,11 +128,6 @@ describe('event catalogue', () => {
     expect(isEventType('resource.failed')).toBe(true);
     expect(isEventType('resource.exploded')).toBe(false);
     expect(isEventType('toString')).toBe(false);
-  });
-
-  it('narrows DomainEvent by type', () => {
-    expectTypeOf<Extract<DomainEvent, { type: 'recovery.escalated' }>['data']>().toEqualTypeOf<EventPayload<'recovery.escalated'>>();
-    expectTypeOf<DomainEvent<'assembly.failed'>['subject']['assemblyId']>().toEqualTypeOf<string>();
   });
 });
 

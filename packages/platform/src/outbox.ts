@@ -110,6 +110,11 @@ export interface OutboxRelayOptions {
   routingKeyFor?: (event: OutboxEvent) => string;
   /** Called after each batch is marked sent (metrics, tests). */
   onPublished?: (count: number) => void;
+  /**
+   * Called with the ids the broker confirmed, before they are marked sent: the window in which a
+   * crash publishes them again. Tests stand a crash there by throwing (the marking rolls back).
+   */
+  beforeMarkingSent?: (ids: readonly string[]) => Promise<void> | void;
 }
 
 /** Publishes pending outbox rows until stopped. */
@@ -174,6 +179,7 @@ export class OutboxRelay {
       );
       const sent = rows.filter((_, index) => results[index]?.status === 'fulfilled').map((row) => row.id);
       const failed = rows.filter((_, index) => results[index]?.status === 'rejected');
+      if (sent.length > 0) await this.options.beforeMarkingSent?.(sent);
       if (sent.length > 0) {
         await trx.updateTable('outbox').set({ published_at: new Date() }).where('id', 'in', sent).execute();
       }

@@ -9,7 +9,7 @@ import { Webhook } from 'standardwebhooks';
 
 /** How the receiver answers one request. */
 export type Behaviour =
-  | { kind: 'status'; status: number; headers?: Record<string, string>; delayMs?: number }
+  | { kind: 'status'; status: number; headers?: Record<string, string>; delayMs?: number; body?: string }
   | { kind: 'hang' }
   | { kind: 'garbage' }
   | { kind: 'redirect'; to: string }
@@ -18,6 +18,8 @@ export type Behaviour =
 export const answer = {
   ok: { kind: 'status', status: 200 } as Behaviour,
   status: (status: number, headers?: Record<string, string>): Behaviour => ({ kind: 'status', status, ...(headers === undefined ? {} : { headers }) }),
+  /** `status` with `body` as the answer's text (by default a line the notifier must never store). */
+  statusWithBody: (status: number, body: string): Behaviour => ({ kind: 'status', status, body }),
   hang: { kind: 'hang' } as Behaviour,
   garbage: { kind: 'garbage' } as Behaviour,
   redirect: (to: string): Behaviour => ({ kind: 'redirect', to }),
@@ -29,8 +31,26 @@ export interface ReceivedRequest {
   headers: Record<string, string>;
   body: string;
   receivedAt: number;
+  /** When the answer was written (for a status answer); absent while it is still being held. */
+  answeredAt?: number;
   /** What the receiver answered. */
   behaviour: Behaviour['kind'];
+}
+
+/** The ids of the events a webhook request carried: one event, or a storm-control batch. */
+export function eventIdsOf(request: ReceivedRequest): string[] {
+  const body = JSON.parse(request.body) as { type: string; data: { id?: string; events?: { id: string }[] } };
+  return body.type === 'batch' ? (body.data.events ?? []).map((event) => event.id) : [body.data.id ?? ''];
+}
+
+/** Requests grouped by `webhook-id`, the delivery they attempt: more than one is a retried delivery. */
+export function requestsByWebhookId(requests: readonly ReceivedRequest[]): Map<string, ReceivedRequest[]> {
+  const deliveries = new Map<string, ReceivedRequest[]>();
+  for (const request of requests) {
+    const id = request.headers['webhook-id'] ?? '';
+    deliveries.set(id, [...(deliveries.get(id) ?? []), request]);
+  }
+  return deliveries;
 }
 
 export interface WebhookReceiver {
@@ -56,12 +76,14 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       const script = scripts.get(request.url ?? '/');
       const behaviour = script?.queue.shift() ?? script?.otherwise ?? answer.ok;
       const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : (value ?? '')]));
-      requests.push({ path: request.url ?? '/', headers, body: Buffer.concat(chunks).toString('utf8'), receivedAt: Date.now(), behaviour: behaviour.kind });
+      const received: ReceivedRequest = { path: request.url ?? '/', headers, body: Buffer.concat(chunks).toString('utf8'), receivedAt: Date.now(), behaviour: behaviour.kind };
+      requests.push(received);
       switch (behaviour.kind) {
         case 'status': {
           const reply = () => {
+            received.answeredAt = Date.now();
             response.writeHead(behaviour.status, { 'content-type': 'text/plain', ...behaviour.headers });
-            response.end('answer body the notifier must never store');
+            response.end(behaviour.body ?? 'answer body the notifier must never store');
           };
           if (behaviour.delayMs === undefined) reply();
           else setTimeout(reply, behaviour.delayMs);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectHostileBodiesRefused, hostileBodies, type HostileBody } from '../../../test/support/hostile-input.ts';
 import { openstackCloud, READ_TOKEN, startRegistry, wordpressManifest, type RegistryHarness } from './registry-harness.ts';
 
 interface Problem {
@@ -148,17 +149,18 @@ describe('registry: bad input', () => {
     await problemOf(await registry.request('GET', '/v1/nothing'), 404);
   });
 
-  it('never answers garbage with a 5xx, and keeps serving', async () => {
-    const garbage = ['null', '[]', '42', '"text"', '{"apiVersion":null}', '{"assemblies":{}}', '{"assemblies":[null]}', '{"assemblies":[{"resources":[{"params":{"A":{"ref":1}}}]}]}', '\u0000\u0001', '{"__proto__":{"polluted":true}}'];
-    for (const raw of garbage) {
-      for (const path of ['/v1/deployables/wordpress', '/v1/clouds/other']) {
-        const response = await registry.request('PUT', path, { raw });
-        expect(response.status, `${path} ${raw}`).toBeGreaterThanOrEqual(400);
-        expect(response.status, `${path} ${raw}`).toBeLessThan(500);
-      }
-    }
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect((await fetch(`${registry.url}/healthz`)).status).toBe(200);
+  it('never answers hostile bodies with a 5xx, and keeps serving', async () => {
+    const put = (path: string) => (body: HostileBody) => registry.request('PUT', path, { raw: body.raw, contentType: body.contentType });
+    await expectHostileBodiesRefused(
+      [
+        { name: 'PUT /v1/deployables/{name}', send: put('/v1/deployables/wordpress') },
+        { name: 'PUT /v1/clouds/{name}', send: put('/v1/clouds/other') },
+      ],
+      hostileBodies(64 * 1024, [
+        { name: 'a manifest with nulls and wrong types inside', raw: '{"apiVersion":null,"assemblies":[null,{"resources":[{"params":{"A":{"ref":1}}}]}]}', contentType: 'application/json' },
+      ]),
+      () => fetch(`${registry.url}/healthz`),
+    );
   });
 
   it('parses a stored cloud registration when reading it: one that no longer validates is a 500 that hides why', async () => {

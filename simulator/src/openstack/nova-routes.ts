@@ -9,6 +9,7 @@ import type { Cloud, CreateVmRequest } from '../cloud/cloud.ts';
 import type { Vm, VmTag } from '../cloud/vm.ts';
 import { novaState } from '../cloud/nova-state.ts';
 import type { NovaStatus } from '../cloud/nova-state.ts';
+import { shapeProblem } from '../value-shape.ts';
 import { origin } from './endpoints.ts';
 import type { Identity, Token } from './identity.ts';
 import { KeystoneError, sendKeystoneError } from './keystone-routes.ts';
@@ -20,6 +21,8 @@ import type { NovaViewContext } from './nova-views.ts';
 
 /** Nova's `osapi_max_limit`: the longest page a list returns. */
 const maxPageSize = 1000;
+/** Far deeper than any Nova request body. */
+const MAX_BODY_DEPTH = 32;
 
 const createFields = new Set([
   'name', 'imageRef', 'flavorRef', 'networks', 'availability_zone', 'user_data', 'metadata', 'tags', 'key_name', 'min_count', 'max_count', 'return_reservation_id',
@@ -68,6 +71,12 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
   const api = express.Router();
   router.use('/v2.1', api);
   api.use(express.json({ type: () => true, limit: '1mb' }));
+  api.use((req: Request, _res: Response, next: NextFunction) => {
+    // Nova's errors quote the values they refuse; a body nested thousands deep cannot be quoted.
+    const problem = shapeProblem(req.body, MAX_BODY_DEPTH);
+    if (problem !== undefined) throw badRequest(`Malformed request body: it ${problem}`);
+    next();
+  });
   api.use((req: Request, res: Response, next: NextFunction) => {
     res.set('Vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
     const version = negotiateMicroversion({ openStackApiVersion: req.get('OpenStack-API-Version'), novaApiVersion: req.get('X-OpenStack-Nova-API-Version') });

@@ -6,10 +6,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatIssuePath } from '@defib/contracts';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, Node } from 'yaml';
 import type { z } from 'zod';
 import { faultKinds } from '../faults/fault-spec.ts';
+import { shapeProblem } from '../value-shape.ts';
 import { scenarioSchema } from './scenario-schema.ts';
 import type { Scenario } from './scenario-schema.ts';
 
@@ -46,6 +47,9 @@ export interface LoadedScenario {
   readonly locate: Locate;
 }
 
+/** A scenario is a few levels deep; a value much deeper is not one. */
+const MAX_SCENARIO_DEPTH = 32;
+
 /** Parses and validates scenario text; throws a `ScenarioError`. */
 export function loadScenario(text: string, source = 'scenario'): LoadedScenario {
   const lineCounter = new LineCounter();
@@ -54,6 +58,11 @@ export function loadScenario(text: string, source = 'scenario'): LoadedScenario 
   if (problem !== undefined) {
     const { line, col } = lineCounter.linePos(problem.pos[0]);
     throw new ScenarioError([{ path: '', message: problem.code === 'MULTIPLE_DOCS' ? 'a scenario is one YAML document' : problem.message.split('\n')[0] ?? problem.message, line, column: col }], source);
+  }
+  const recursive = recursiveAlias(document);
+  if (recursive !== undefined) {
+    const { line, col } = lineCounter.linePos(recursive.offset);
+    throw new ScenarioError([{ path: '', message: `the alias *${recursive.name} is inside the node it names, so its value would contain itself`, line, column: col }], source);
   }
   const locate: Locate = (path) => {
     const offset = offsetOf(document, path);
@@ -76,6 +85,10 @@ export function loadScenario(text: string, source = 'scenario'): LoadedScenario 
  */
 export function validateScenario(value: unknown, locate?: Locate, source = 'scenario'): Scenario {
   if (value === null || value === undefined) throw new ScenarioError([{ path: '', message: 'is empty' }], source);
+  // A recursive YAML alias parses to a value that contains itself, and a body can nest thousands
+  // of levels deep: the validation and its problem reports below walk the value recursively.
+  const shape = shapeProblem(value, MAX_SCENARIO_DEPTH);
+  if (shape !== undefined) throw new ScenarioError([{ path: '', message: shape }], source);
   const result = scenarioSchema.safeParse(value, { error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined) });
   if (!result.success) {
     // In the order an author reads the file: by line where known, else by where the field comes in the value.
@@ -84,6 +97,19 @@ export function validateScenario(value: unknown, locate?: Locate, source = 'scen
     throw new ScenarioError(issues, source);
   }
   return result.data;
+}
+
+/** The first alias written inside the node its anchor names (`a: &a [*a]`), with where it is written. */
+function recursiveAlias(document: Document): { name: string; offset: number } | undefined {
+  let found: { name: string; offset: number } | undefined;
+  visit(document, {
+    Alias(_, alias, path) {
+      if (!path.some((ancestor) => isNode(ancestor) && ancestor.anchor === alias.source)) return undefined;
+      found = { name: alias.source, offset: alias.range?.[0] ?? 0 };
+      return visit.BREAK;
+    },
+  });
+  return found;
 }
 
 /**

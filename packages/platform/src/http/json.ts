@@ -61,9 +61,10 @@ function rejectAmbiguousKeys(text: string): void {
         const top = frames.at(-1);
         if (top?.kind === 'object' && top.expectKey) {
           const key = JSON.parse(text.slice(start, i + 1)) as string;
-          const path = formatIssuePath([...frames.slice(0, -1).map(segmentOf), key]);
-          if (key === '__proto__') throw keyProblem(`key "__proto__" is not allowed`, path, text, start);
-          if (top.keys.has(key)) throw keyProblem(`duplicate key "${key}"`, path, text, start);
+          // The path is built only for a problem: building it for every key is quadratic in the depth.
+          const path = () => formatIssuePath([...frames.slice(0, -1).map(segmentOf), key]);
+          if (key === '__proto__') throw keyProblem(`key "__proto__" is not allowed`, path(), text, start);
+          if (top.keys.has(key)) throw keyProblem(`duplicate key "${key}"`, path(), text, start);
           top.keys.add(key);
           top.key = key;
         }
