@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedBus, waitFor } from '../../test/support/index.ts';
 import type { IsolatedBus } from '../../test/support/index.ts';
 import { AmqpAgentNetwork } from '../src/agents/amqp-agent-network.ts';
-import { ManualClock } from '../src/clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import { createSimulator } from '../src/simulator.ts';
 import type { Simulator } from '../src/simulator.ts';
 import { testTimings } from './support/simulator-harness.ts';

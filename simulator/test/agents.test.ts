@@ -13,7 +13,7 @@ import type { Channel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedBus, waitFor } from '../../test/support/index.ts';
 import type { IsolatedBus } from '../../test/support/index.ts';
-import { ManualClock } from '../src/clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import type { Cloud } from '../src/cloud/cloud.ts';
 import { createSimulator } from '../src/simulator.ts';
 import type { Simulator } from '../src/simulator.ts';

@@ -8,3 +8,6 @@ export * from './logger.ts';
 export * from './outbox.ts';
 export * from './secret-box.ts';
 export * from './service.ts';
+export * from './clock.ts';
+export * from './seeded-random.ts';
+export * from './timer-wheel.ts';

@@ -2,10 +2,10 @@ import { AGENT_PROTOCOL_VERSION, encodeAgentConfig, heartbeatRoutingKey, parseAg
 import type { AgentReply, Heartbeat } from '@defib/contracts';
 import { createLogger } from '@defib/platform';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import { Cloud } from '../cloud/cloud.ts';
 import { resolveCloudConfig } from '../cloud/cloud-config.ts';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '@defib/platform';
 import { AgentRuntime } from './agent-runtime.ts';
 import { InMemoryAgentNetwork } from './in-memory-agent-network.ts';
 

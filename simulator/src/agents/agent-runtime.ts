@@ -8,16 +8,16 @@
 import { decodeAgentConfig, heartbeatRoutingKey } from '@defib/contracts';
 import type { AgentConfig } from '@defib/contracts';
 import type { Logger } from '@defib/platform';
-import type { Clock } from '../clock.ts';
+import type { Clock } from '@defib/platform';
 import type { Cloud } from '../cloud/cloud.ts';
 import { isGuestRunning } from '../cloud/lifecycle.ts';
 import type { CloudEvent, Vm } from '../cloud/vm.ts';
-import type { SeededRandom } from '../random.ts';
+import type { SeededRandom } from '@defib/platform';
 import { Agent, defaultAgentTimings } from './agent.ts';
 import type { AgentTimings, GuestConditions } from './agent.ts';
 import type { AgentControls, AgentSnapshot, ResourceFault } from './agent-controls.ts';
 import type { AgentLink, AgentNetwork } from './agent-network.ts';
-import { TimerWheel } from './timer-wheel.ts';
+import { TimerWheel } from '@defib/platform';
 
 export interface AgentRuntimeOptions {
   clouds: Iterable<Cloud>;

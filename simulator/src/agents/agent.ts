@@ -7,15 +7,15 @@
 import { AGENT_PROTOCOL_VERSION, parseAgentCommand, replyRoutingKey, heartbeatRoutingKey } from '@defib/contracts';
 import type { AgentCommand, AgentConfig, AgentReply, ResourceState } from '@defib/contracts';
 import type { Logger } from '@defib/platform';
-import type { Clock, ScheduledTask } from '../clock.ts';
+import type { Clock, ScheduledTask } from '@defib/platform';
 import type { Vm } from '../cloud/vm.ts';
-import type { SeededRandom } from '../random.ts';
+import type { SeededRandom } from '@defib/platform';
 import type { AgentSnapshot, ResourceFault } from './agent-controls.ts';
 import type { AgentLink } from './agent-network.ts';
 import { HeartbeatEncoder } from './heartbeat-encoder.ts';
 import { CRASH_DETAIL, enter, newResource, planCommand, startOutcome } from './resource.ts';
 import type { Outcome, Resource } from './resource.ts';
-import type { TimerWheel, WheelTask } from './timer-wheel.ts';
+import type { TimerWheel, WheelTask } from '@defib/platform';
 
 /** How long agents take to do things, in cloud time (divided by the speed factor, jittered). */
 export interface AgentTimings {

@@ -1,12 +1,12 @@
 import { encodeAgentConfig } from '@defib/contracts';
 import { describe, expect, it } from 'vitest';
 import type { AgentControls, AgentSnapshot, ResourceFault } from '../agents/agent-controls.ts';
-import { ManualClock } from '../clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import { Cloud } from '../cloud/cloud.ts';
 import { resolveCloudConfig } from '../cloud/cloud-config.ts';
 import type { CloudConfigInput } from '../cloud/cloud-config.ts';
 import { novaState } from '../cloud/nova-state.ts';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '@defib/platform';
 import { AssemblyIndex } from '../timeline/assembly-index.ts';
 import { Timeline } from '../timeline/timeline.ts';
 import { FaultEngine } from './fault-engine.ts';

@@ -4,11 +4,11 @@
  * injected clock, so a scenario replays identically under a ManualClock.
  */
 import { encodeAgentConfig } from '@defib/contracts';
-import type { Clock, ScheduledTask } from '../clock.ts';
+import type { Clock, ScheduledTask } from '@defib/platform';
 import type { Cloud } from '../cloud/cloud.ts';
 import type { FaultEngine } from '../faults/fault-engine.ts';
 import { UnknownTargetError } from '../faults/fault-target.ts';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '@defib/platform';
 import type { TimePoint, Timeline } from '../timeline/timeline.ts';
 import { ScenarioError, scenarioIssue } from './scenario-loader.ts';
 import type { Locate, ScenarioIssue } from './scenario-loader.ts';

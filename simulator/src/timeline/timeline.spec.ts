@@ -1,9 +1,9 @@
 import { encodeAgentConfig } from '@defib/contracts';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import { Cloud } from '../cloud/cloud.ts';
 import { resolveCloudConfig } from '../cloud/cloud-config.ts';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '@defib/platform';
 import { AssemblyIndex } from './assembly-index.ts';
 import { Timeline, overlapsOf } from './timeline.ts';
 import type { RunningInterval } from './timeline.ts';

@@ -1,5 +1,5 @@
 /** Starts a simulator on 127.0.0.1:0 with a manual clock for API tests; always stop it. */
-import { ManualClock } from '../../src/clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import { createSimulator } from '../../src/simulator.ts';
 import type { Simulator, SimulatorOptions } from '../../src/simulator.ts';
 
