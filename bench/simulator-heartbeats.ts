@@ -18,9 +18,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../packages/platform/src/logger.ts';
+import { createLogger, openBrokerConnection } from '@defib/platform';
 import type { AgentLink, AgentNetwork } from '../simulator/src/agents/agent-network.ts';
-import { AmqpAgentNetwork, connectAgentBroker } from '../simulator/src/agents/amqp-agent-network.ts';
+import { AmqpAgentNetwork } from '../simulator/src/agents/amqp-agent-network.ts';
 import { createSimulator } from '../simulator/src/simulator.ts';
 
 const LOOP_RESOLUTION_MS = 10;
@@ -73,7 +73,7 @@ class Samples {
 /** The consumer: a separate process, so its CPU is not the simulator's. */
 async function consume(exchange: string): Promise<void> {
   const send = (message: FromConsumer) => process.send?.(message);
-  const connection = await connectAgentBroker(AMQP_URL, { connectionName: 'bench-heartbeat-consumer' });
+  const connection = await openBrokerConnection(AMQP_URL, { connectionName: 'bench-heartbeat-consumer' });
   const channel = await connection.createChannel();
   await channel.assertExchange(exchange, 'topic', { durable: true });
   const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
@@ -273,7 +273,7 @@ async function run(): Promise<void> {
   const memory = process.memoryUsage();
 
   await simulator.stop();
-  const cleaner = await connectAgentBroker(AMQP_URL, { connectionName: 'bench-cleanup' });
+  const cleaner = await openBrokerConnection(AMQP_URL, { connectionName: 'bench-cleanup' });
   const channel = await cleaner.createChannel();
   await channel.deleteExchange(exchange);
   await cleaner.close();

@@ -1,4 +1,6 @@
+export * from './broker-connection.ts';
 export * from './bus.ts';
+export * from './clock.ts';
 export * from './config.ts';
 export * from './context.ts';
 export * from './database.ts';
@@ -7,7 +9,6 @@ export * from './http/index.ts';
 export * from './logger.ts';
 export * from './outbox.ts';
 export * from './secret-box.ts';
-export * from './service.ts';
-export * from './clock.ts';
 export * from './seeded-random.ts';
+export * from './service.ts';
 export * from './timer-wheel.ts';
