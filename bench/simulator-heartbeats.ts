@@ -18,6 +18,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { deriveAgentKey, encodeAgentKey } from '@defib/contracts';
 import { createLogger, openBrokerConnection } from '@defib/platform';
 import type { AgentLink, AgentNetwork } from '../simulator/src/agents/agent-network.ts';
 import { AmqpAgentNetwork } from '../simulator/src/agents/amqp-agent-network.ts';
@@ -232,10 +233,12 @@ async function run(): Promise<void> {
   if (!cloud) throw new Error('no cloud');
   const imageId = cloud.images[0]?.id ?? '';
   const deployableId = randomUUID();
+  const agentSecret = randomBytes(32);
   const launchStarted = Date.now();
   for (let i = 0; i < vms; i++) {
     const assemblyId = randomUUID();
-    const config = { protocol: 1, brokerUrl: AMQP_URL, exchange, deployableId, assemblyId, assembly: `vm-${i}`, heartbeatIntervalMs: intervalMs, resources: [{ name: 'httpd', monitorIntervalMs: 2_000 }] };
+    const key = encodeAgentKey(deriveAgentKey(agentSecret, assemblyId));
+    const config = { protocol: 1, brokerUrl: AMQP_URL, exchange, deployableId, assemblyId, key, assembly: `vm-${i}`, heartbeatIntervalMs: intervalMs, resources: [{ name: 'httpd', monitorIntervalMs: 2_000 }] };
     cloud.create({ name: `vm-${i}`, imageId, flavorId: '1', userData: Buffer.from(JSON.stringify(config)).toString('base64') });
   }
   process.stdout.write(`created ${vms} VMs in ${Date.now() - launchStarted} ms; warming up ${warmupSeconds} s\n`);

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 import type { Socket } from 'node:net';
-import { AGENT_PROTOCOL_VERSION, commandRoutingKey, encodeAgentConfig, parseAgentReply, parseHeartbeat } from '@defib/contracts';
+import { AGENT_PROTOCOL_VERSION, commandRoutingKey, encodeAgentConfig, parseAgentReply, parseHeartbeat, signAgentMessage } from '@defib/contracts';
+import { testAgentKey, testAgentKeyText } from '@defib/contracts/testing';
 import type { AgentReply, Heartbeat } from '@defib/contracts';
 import { createLogger } from '@defib/platform';
 import amqp from 'amqplib';
@@ -133,6 +134,7 @@ describe('simulated agents when the broker connection drops', () => {
       exchange,
       deployableId: randomUUID(),
       assemblyId,
+      key: testAgentKeyText(assemblyId),
       assembly: 'db',
       heartbeatIntervalMs: 1_000,
       resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }],
@@ -152,7 +154,7 @@ describe('simulated agents when the broker connection drops', () => {
     expect(simulator.agents.unreachableBrokers()).toEqual([]);
 
     const commandId = randomUUID();
-    const body = Buffer.from(JSON.stringify({ kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId, assemblyId, resource: 'mysqld', action: 'restart', issuedAt: clock.now(), deadlineMs: 600_000 }));
+    const body = signAgentMessage({ kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId, assemblyId, resource: 'mysqld', action: 'restart', issuedAt: clock.now(), deadlineMs: 600_000 }, testAgentKey(assemblyId));
     // Resent until taken: the binding is made again right after the reconnection, maybe not yet.
     const reply = await waitFor(
       () => {

@@ -6,7 +6,8 @@
  * guess after a sleep.
  */
 import { randomUUID } from 'node:crypto';
-import { AGENT_PROTOCOL_VERSION, commandRoutingKey, encodeAgentConfig, parseAgentReply, parseHeartbeat } from '@defib/contracts';
+import { AGENT_PROTOCOL_VERSION, commandRoutingKey, encodeAgentConfig, parseAgentReply, parseHeartbeat, signAgentMessage } from '@defib/contracts';
+import { testAgentKey, testAgentKeyText } from '@defib/contracts/testing';
 import type { AgentAction, AgentReply, Heartbeat } from '@defib/contracts';
 import amqp from 'amqplib';
 import type { Channel } from 'amqplib';
@@ -41,6 +42,7 @@ function userData(assemblyId: string, resources = ['mysqld']): string {
     exchange,
     deployableId: randomUUID(),
     assemblyId,
+    key: testAgentKeyText(assemblyId),
     assembly: 'db',
     heartbeatIntervalMs: INTERVAL_MS,
     resources: resources.map((name) => ({ name, monitorIntervalMs: 2_000 })),
@@ -78,12 +80,12 @@ async function beatUntil(vmId: string, done: (beats: Heartbeat[]) => boolean, wh
   );
 }
 
-function command(assemblyId: string, resource: string, action: Exclude<AgentAction, 'reconfigure'>, overrides: { deadlineMs?: number; issuedAt?: number } = {}) {
+function command(assemblyId: string, resource: string, action: Exclude<AgentAction, 'reconfigure' | 'ping'>, overrides: { deadlineMs?: number; issuedAt?: number } = {}) {
   return { kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId: randomUUID(), assemblyId, resource, action, issuedAt: overrides.issuedAt ?? clock.now(), deadlineMs: overrides.deadlineMs ?? 60_000 };
 }
 
 function send(body: { assemblyId: string }): void {
-  channel.publish(exchange, commandRoutingKey(body.assemblyId), Buffer.from(JSON.stringify(body)));
+  channel.publish(exchange, commandRoutingKey(body.assemblyId), signAgentMessage(body, testAgentKey(body.assemblyId)));
 }
 
 /**

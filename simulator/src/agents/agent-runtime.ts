@@ -71,6 +71,7 @@ export class AgentRuntime implements AgentControls {
   readonly #guests = new Map<string, Guest>();
   readonly #unsubscribe: (() => void)[] = [];
   readonly #heartbeats = { published: 0, dropped: 0 };
+  readonly #rejectedCommands = { 'bad-mac': 0, malformed: 0 };
   #closed = false;
 
   constructor(options: AgentRuntimeOptions) {
@@ -144,6 +145,11 @@ export class AgentRuntime implements AgentControls {
 
   get heartbeats(): HeartbeatCounts {
     return { ...this.#heartbeats };
+  }
+
+  /** Commands the agents dropped unread since the runtime was built: a bad or missing MAC, or not a command. */
+  get rejectedCommands(): { readonly 'bad-mac': number; readonly malformed: number } {
+    return { ...this.#rejectedCommands };
   }
 
   /**
@@ -222,6 +228,7 @@ export class AgentRuntime implements AgentControls {
       timings: this.#timings,
       speedFactor: speed,
       conditions: guest.conditions,
+      onRejectedCommand: (reason) => this.#rejectedCommands[reason]++,
       logger: this.#logger,
     });
     guest.agent = agent;

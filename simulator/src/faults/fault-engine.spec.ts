@@ -1,4 +1,5 @@
 import { encodeAgentConfig } from '@defib/contracts';
+import { testAgentKeyText } from '@defib/contracts/testing';
 import { describe, expect, it } from 'vitest';
 import type { AgentControls, AgentSnapshot, ResourceFault } from '../agents/agent-controls.ts';
 import { ManualClock } from '@defib/platform/testing';
@@ -95,7 +96,7 @@ function world(options: { seed?: string; speedFactor?: number; clouds?: CloudCon
   const launch = (name: string, request: { name?: string; zone?: string; tags?: { key: string; value: string }[]; agent?: boolean } = {}): string => {
     const target = cloud(name);
     const userData = request.agent
-      ? encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://localhost', deployableId: ASSEMBLY_ID, assemblyId: ASSEMBLY_ID, assembly: 'db', heartbeatIntervalMs: 1_000, resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }] })
+      ? encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://localhost', exchange: 'defib.agents', deployableId: ASSEMBLY_ID, assemblyId: ASSEMBLY_ID, key: testAgentKeyText(ASSEMBLY_ID), assembly: 'db', heartbeatIntervalMs: 1_000, resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }] })
       : null;
     const [vm] = target.create({ name: request.name ?? 'vm', imageId: target.images[0]?.id ?? '', flavorId: target.flavors[0]?.id ?? '', zone: request.zone, tags: request.tags, userData });
     if (!vm) throw new Error('no VM');
