@@ -4,8 +4,6 @@
  * while the link was down.
  */
 import { randomUUID } from 'node:crypto';
-import { connect, createServer } from 'node:net';
-import type { Socket } from 'node:net';
 import { AGENT_PROTOCOL_VERSION, commandRoutingKey, encodeAgentConfig, parseAgentReply, parseHeartbeat, signAgentMessage } from '@defib/contracts';
 import { testAgentKey, testAgentKeyText } from '@defib/contracts/testing';
 import type { AgentReply, Heartbeat } from '@defib/contracts';
@@ -13,61 +11,17 @@ import { createLogger } from '@defib/platform';
 import amqp from 'amqplib';
 import type { Channel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIsolatedBus, waitFor } from '../../test/support/index.ts';
-import type { IsolatedBus } from '../../test/support/index.ts';
+import { createIsolatedBus, startTcpProxy, waitFor } from '../../test/support/index.ts';
+import type { IsolatedBus, TcpProxy } from '../../test/support/index.ts';
 import { AmqpAgentNetwork } from '../src/agents/amqp-agent-network.ts';
 import { ManualClock } from '@defib/platform/testing';
 import { createSimulator } from '../src/simulator.ts';
 import type { Simulator } from '../src/simulator.ts';
 import { testTimings } from './support/simulator-harness.ts';
 
-interface Proxy {
-  url: string;
-  /** Drops every connection through the proxy, as a network failure would. */
-  cut(): void;
-  close(): Promise<void>;
-}
-
-/** A TCP proxy in front of the broker. */
-async function startProxy(brokerUrl: string): Promise<Proxy> {
-  const target = new URL(brokerUrl);
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect({ host: target.hostname, port: Number(target.port === '' ? 5672 : target.port) });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
-  const url = new URL(brokerUrl);
-  url.hostname = '127.0.0.1';
-  url.port = String(address.port);
-  const cut = () => {
-    for (const socket of sockets) socket.destroy();
-  };
-  return {
-    url: url.toString(),
-    cut,
-    close() {
-      cut();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 let bus: IsolatedBus;
 let exchange: string;
-let proxy: Proxy;
+let proxy: TcpProxy;
 let connection: Awaited<ReturnType<typeof amqp.connect>>;
 let channel: Channel;
 let clock: ManualClock;
@@ -79,7 +33,7 @@ const replies: AgentReply[] = [];
 beforeAll(async () => {
   bus = createIsolatedBus();
   exchange = `${bus.prefix}.agents`;
-  proxy = await startProxy(bus.url);
+  proxy = await startTcpProxy(bus.url);
   connection = await amqp.connect(bus.url);
   channel = await connection.createChannel();
   await channel.assertExchange(exchange, 'topic', { durable: true });

@@ -1,3 +1,5 @@
+export * from './agent-channel.ts';
+export * from './agent-replay-guard.ts';
 export * from './broker-connection.ts';
 export * from './bus.ts';
 export * from './clock.ts';
