@@ -4,8 +4,8 @@
  * while the link was down.
  */
 import { randomUUID } from 'node:crypto';
-import { AGENT_PROTOCOL_VERSION, commandRoutingKey, encodeAgentConfig, parseAgentReply, parseHeartbeat, signAgentMessage } from '@defib/contracts';
-import { testAgentKey, testAgentKeyText } from '@defib/contracts/testing';
+import { AGENT_PROTOCOL_VERSION, commandRoutingKey, parseAgentReply, parseHeartbeat, signAgentMessage } from '@defib/contracts';
+import { testAgentKey } from '@defib/contracts/testing';
 import type { AgentReply, Heartbeat } from '@defib/contracts';
 import { createLogger } from '@defib/platform';
 import amqp from 'amqplib';
@@ -17,7 +17,7 @@ import { AmqpAgentNetwork } from '../src/agents/amqp-agent-network.ts';
 import { ManualClock } from '@defib/platform/testing';
 import { createSimulator } from '../src/simulator.ts';
 import type { Simulator } from '../src/simulator.ts';
-import { testTimings } from './support/simulator-harness.ts';
+import { agentUserData, beatUntil, testTimings } from './support/simulator-harness.ts';
 
 let bus: IsolatedBus;
 let exchange: string;
@@ -65,37 +65,15 @@ afterAll(async () => {
   await bus.cleanUp({ exchanges: [exchange], queues: [] });
 });
 
-/** Advances simulated time a beat at a time until `done`. */
-function beatUntil<T>(done: () => T | undefined, what: string): Promise<T> {
-  return waitFor(
-    () => {
-      const value = done();
-      if (value === undefined) clock.advance(1_000);
-      return value;
-    },
-    { what, intervalMs: 25, timeoutMs: 15_000 },
-  );
-}
-
 describe('simulated agents when the broker connection drops', () => {
   it('reconnect by themselves: beats resume, and commands reach them again', async () => {
     const cloud = simulator.clouds.get('sim-openstack');
     if (!cloud) throw new Error('no cloud');
     const assemblyId = randomUUID();
-    const userData = encodeAgentConfig({
-      protocol: AGENT_PROTOCOL_VERSION,
-      brokerUrl: proxy.url,
-      exchange,
-      deployableId: randomUUID(),
-      assemblyId,
-      key: testAgentKeyText(assemblyId),
-      assembly: 'db',
-      heartbeatIntervalMs: 1_000,
-      resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }],
-    });
+    const userData = agentUserData({ brokerUrl: proxy.url, exchange, assemblyId });
     cloud.create({ name: 'db', imageId: cloud.images[0]?.id ?? '', flavorId: '1', userData });
     clock.advance(testTimings.build);
-    await beatUntil(() => (heartbeats.length > 0 ? true : undefined), 'a first heartbeat');
+    await beatUntil(clock, () => (heartbeats.length > 0 ? true : undefined), 'a first heartbeat');
     expect(network.connectionCount()).toEqual({ open: 1, total: 1, established: 1 });
     expect(network.isConnected(proxy.url)).toBe(true);
     expect(simulator.agents.unreachableBrokers()).toEqual([]);
@@ -103,7 +81,7 @@ describe('simulated agents when the broker connection drops', () => {
     proxy.cut();
     const cutAt = clock.now();
     await waitFor(() => (network.connectionCount().established === 2 ? true : undefined), { what: 'the agents reconnecting' });
-    const resumed = await beatUntil(() => heartbeats.find((beat) => beat.sentAt > cutAt), 'a heartbeat after reconnecting');
+    const resumed = await beatUntil(clock, () => heartbeats.find((beat) => beat.sentAt > cutAt), 'a heartbeat after reconnecting');
     expect(resumed.bootId).toBe(heartbeats[0]?.bootId);
     expect(simulator.agents.unreachableBrokers()).toEqual([]);
 

@@ -6,8 +6,8 @@
  * guess after a sleep.
  */
 import { randomUUID } from 'node:crypto';
-import { AGENT_PROTOCOL_VERSION, commandRoutingKey, encodeAgentConfig, parseAgentReply, parseHeartbeat, signAgentMessage } from '@defib/contracts';
-import { testAgentKey, testAgentKeyText } from '@defib/contracts/testing';
+import { AGENT_PROTOCOL_VERSION, commandRoutingKey, parseAgentReply, parseHeartbeat, signAgentMessage } from '@defib/contracts';
+import { testAgentKey } from '@defib/contracts/testing';
 import type { AgentAction, AgentReply, Heartbeat } from '@defib/contracts';
 import amqp from 'amqplib';
 import type { Channel } from 'amqplib';
@@ -18,7 +18,7 @@ import { ManualClock } from '@defib/platform/testing';
 import type { Cloud } from '../src/cloud/cloud.ts';
 import { createSimulator } from '../src/simulator.ts';
 import type { Simulator } from '../src/simulator.ts';
-import { testTimings } from './support/simulator-harness.ts';
+import { agentUserData, testTimings } from './support/simulator-harness.ts';
 
 const INTERVAL_MS = 1_000;
 const agentTimings = { agentStart: 0, resourceStart: 2_000, restart: 3_000, start: 3_000, stop: 1_000, reconfigure: 500, jitter: 0 };
@@ -36,17 +36,7 @@ const replies: AgentReply[] = [];
 const invalid: { routingKey: string; error: unknown }[] = [];
 
 function userData(assemblyId: string, resources = ['mysqld']): string {
-  return encodeAgentConfig({
-    protocol: AGENT_PROTOCOL_VERSION,
-    brokerUrl: bus.url,
-    exchange,
-    deployableId: randomUUID(),
-    assemblyId,
-    key: testAgentKeyText(assemblyId),
-    assembly: 'db',
-    heartbeatIntervalMs: INTERVAL_MS,
-    resources: resources.map((name) => ({ name, monitorIntervalMs: 2_000 })),
-  });
+  return agentUserData({ brokerUrl: bus.url, exchange, assemblyId, resources, monitorIntervalMs: 2_000 });
 }
 
 /** Creates a VM (with an agent unless `agent` is false) and lets it build. */
