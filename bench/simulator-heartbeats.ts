@@ -2,7 +2,7 @@
  * How many heartbeating VMs one simulator process carries: 10,000 VMs whose agents beat every
  * second to the local RabbitMQ, counted by a consumer in a child process.
  *
- *   node bench/simulator-heartbeats.ts [--vms 10000] [--seconds 30] [--warmup 8] [--connections 2] [--interval 1000] [--no-coalesce]
+ *   node bench/simulator-heartbeats.ts [--vms 10000] [--seconds 30] [--warmup 8] [--connections 2] [--interval 1000] [--no-coalesce] [--prefetch 500] [--plain-consumer]
  *
  * Prints the simulator's CPU as a fraction of one core and its RSS over the measuring window
  * (after a warm-up), heartbeats published and received per second against the expected rate, and
@@ -24,7 +24,8 @@ import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { deriveAgentKey, encodeAgentKey, parseHeartbeat, signAgentJson, verifyAgentMessage } from '@defib/contracts';
-import { AgentChannel, busNames, busTopology, createLogger, deleteBusObjects } from '@defib/platform';
+import type { Heartbeat } from '@defib/contracts';
+import { AgentChannel, busNames, busTopology, createLogger, deleteBusObjects, openBrokerConnection } from '@defib/platform';
 import type { AgentLink, AgentNetwork } from '../simulator/src/agents/agent-network.ts';
 import { AmqpAgentNetwork } from '../simulator/src/agents/amqp-agent-network.ts';
 import { HeartbeatEncoder } from '../simulator/src/agents/heartbeat-encoder.ts';
@@ -80,20 +81,51 @@ class Samples {
 }
 
 /** The consumer: a separate process, so its CPU is not the simulator's; the AgentChannel a monitor would use. */
-async function consume(prefix: string, agentSecret: Buffer): Promise<void> {
+/** What the consumer reads of a beat. */
+type BeatTiming = Pick<Heartbeat, 'instanceId' | 'bootId' | 'sequence' | 'sentAt'>;
+
+/**
+ * Where the consumer's heartbeats come from: the AgentChannel, or (`--plain-consumer`) a bare
+ * noAck queue that only parses JSON, as the bench did before beats were signed, to tell the
+ * simulator's own cost from the receiver's.
+ */
+async function heartbeatSource(prefix: string, agentSecret: Buffer, options: { prefetch: number | undefined; plain: boolean }, onBeat: (beat: BeatTiming) => void): Promise<{ rejected(): number; close(): Promise<void> }> {
+  if (options.plain) {
+    const connection = await openBrokerConnection(AMQP_URL, { connectionName: 'bench-heartbeat-consumer' });
+    const channel = await connection.createChannel();
+    const exchange = busNames(prefix).agentsExchange;
+    await channel.assertExchange(exchange, 'topic', { durable: true });
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await channel.bindQueue(queue, exchange, 'heartbeat.#');
+    await channel.consume(queue, (message) => message !== null && onBeat(JSON.parse(message.content.toString('utf8')) as BeatTiming), { noAck: true });
+    return { rejected: () => 0, close: () => connection.close() };
+  }
+  const channel = new AgentChannel({
+    url: AMQP_URL,
+    prefix,
+    consumer: 'bench',
+    connectionName: 'bench-heartbeat-consumer',
+    logger: createLogger({ service: 'bench', level: 'warn' }),
+    agentSecret,
+    ...(options.prefetch === undefined ? {} : { prefetch: options.prefetch }),
+  });
+  channel.onHeartbeat(onBeat);
+  await channel.start();
+  return { rejected: () => Object.values(channel.rejections).reduce((sum, count) => sum + count, 0), close: () => channel.close() };
+}
+
+async function consume(prefix: string, agentSecret: Buffer, options: { prefetch: number | undefined; plain: boolean }): Promise<void> {
   const send = (message: FromConsumer) => process.send?.(message);
-  const channel = new AgentChannel({ url: AMQP_URL, prefix, consumer: 'bench', connectionName: 'bench-heartbeat-consumer', logger: createLogger({ service: 'bench', level: 'warn' }), agentSecret });
   let measuring = false;
   let received = 0;
   let startedAt = 0;
   let cpuAtStart = process.cpuUsage();
   let rejectedAtStart = 0;
   let intervalMs = 1_000;
-  const rejected = () => Object.values(channel.rejections).reduce((sum, count) => sum + count, 0);
   const anchors = new Map<string, { bootId: string; slot: number; dueAt: number }>();
   const receiveLateness = new Samples();
   const sendLateness = new Samples();
-  channel.onHeartbeat((beat) => {
+  const source = await heartbeatSource(prefix, agentSecret, options, (beat) => {
     if (!measuring) return;
     const now = Date.now();
     received++;
@@ -103,7 +135,6 @@ async function consume(prefix: string, agentSecret: Buffer): Promise<void> {
     receiveLateness.push(now - due);
     sendLateness.push(beat.sentAt - due);
   });
-  await channel.start();
   process.on('message', (message: ToConsumer) => {
     if (message.type === 'start') {
       intervalMs = message.intervalMs;
@@ -111,7 +142,7 @@ async function consume(prefix: string, agentSecret: Buffer): Promise<void> {
       received = 0;
       startedAt = Date.now();
       cpuAtStart = process.cpuUsage();
-      rejectedAtStart = rejected();
+      rejectedAtStart = source.rejected();
       measuring = true;
       return;
     }
@@ -125,10 +156,10 @@ async function consume(prefix: string, agentSecret: Buffer): Promise<void> {
       receiveLateness: percentiles(receiveLateness.values()),
       sendLateness: percentiles(sendLateness.values()),
       cpu: (cpu.user + cpu.system) / 1e6 / seconds,
-      rejected: rejected() - rejectedAtStart,
+      rejected: source.rejected() - rejectedAtStart,
     };
     send({ type: 'stats', stats });
-    void channel.close().finally(() => process.exit(0));
+    void source.close().finally(() => process.exit(0));
   });
   // Never outlive the bench.
   process.on('disconnect', () => process.exit(0));
@@ -236,9 +267,11 @@ async function run(): Promise<void> {
       'no-coalesce': { type: 'boolean', default: false },
       consumer: { type: 'string' },
       secret: { type: 'string' },
+      prefetch: { type: 'string' },
+      'plain-consumer': { type: 'boolean', default: false },
     },
   });
-  if (values.consumer !== undefined) return consume(values.consumer, Buffer.from(values.secret ?? '', 'hex'));
+  if (values.consumer !== undefined) return consume(values.consumer, Buffer.from(values.secret ?? '', 'hex'), { prefetch: values.prefetch === undefined ? undefined : Number(values.prefetch), plain: values['plain-consumer'] });
 
   const vms = Number(values.vms);
   const seconds = Number(values.seconds);
@@ -258,7 +291,7 @@ async function run(): Promise<void> {
   );
   deadline.unref();
 
-  const child = fork(new URL(import.meta.url), ['--consumer', prefix, '--secret', agentSecret.toString('hex')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(new URL(import.meta.url), ['--consumer', prefix, '--secret', agentSecret.toString('hex'), ...(values.prefetch === undefined ? [] : ['--prefetch', values.prefetch]), ...(values['plain-consumer'] ? ['--plain-consumer'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await waitForMessage(child, 'ready');
 
   const network = counting(
@@ -328,7 +361,7 @@ async function run(): Promise<void> {
     `  simulator RSS        ${fixed(memory.rss / 2 ** 20)} MiB (peak ${fixed(peakRss / 2 ** 20)} MiB), heap used ${fixed(memory.heapUsed / 2 ** 20)} MiB`,
     `  event-loop delay     p50 ${fixed(beyondSampling(loopDelay.percentile(50)))} ms, p99 ${fixed(beyondSampling(loopDelay.percentile(99)))} ms, max ${fixed(beyondSampling(loopDelay.max))} ms`,
     `  published            ${fixed(published / elapsed)} /s of ${fixed(expected)} /s expected (${fixed((100 * published) / elapsed / expected)} %), dropped ${dropped}`,
-    `  received             ${fixed(stats.received / stats.seconds)} /s (${stats.measured} beats timed), consumer CPU ${fixed(stats.cpu, 3)} of one core (AgentChannel: parse, verify, replay check), ${stats.rejected} rejected`,
+    `  received             ${fixed(stats.received / stats.seconds)} /s (${stats.measured} beats timed), consumer CPU ${fixed(stats.cpu, 3)} of one core (${values['plain-consumer'] ? 'plain: JSON.parse only, no acks' : 'AgentChannel: parse, verify, replay check'}), ${stats.rejected} rejected`,
     `  hot path per beat    encode+sign ${fixed(hotPath.encode, 2)} µs (HMAC ${fixed(hotPath.sign, 2)} µs), verify ${fixed(hotPath.verify, 2)} µs, parse+validate ${fixed(hotPath.parse, 2)} µs`,
     `  broker CPU           ${broker.before === undefined || brokerAfter === undefined ? 'n/a (no local beam.smp)' : `${fixed((brokerAfter - broker.before) / brokerSeconds, 3)} of one core`}`,
     `  lateness sent        ${ms(stats.sendLateness)}   (sentAt − scheduled)`,
