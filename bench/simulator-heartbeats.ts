@@ -2,15 +2,20 @@
  * How many heartbeating VMs one simulator process carries: 10,000 VMs whose agents beat every
  * second to the local RabbitMQ, counted by a consumer in a child process.
  *
- *   node bench/simulator-heartbeats.ts [--vms 10000] [--seconds 30] [--warmup 8] [--connections 2] [--interval 1000] [--no-coalesce]
+ *   node bench/simulator-heartbeats.ts [--vms 10000] [--seconds 30] [--warmup 8] [--connections 2] [--interval 1000] [--no-coalesce] [--prefetch 500] [--plain-consumer]
  *
  * Prints the simulator's CPU as a fraction of one core and its RSS over the measuring window
  * (after a warm-up), heartbeats published and received per second against the expected rate, and
  * heartbeat lateness: sentAt − scheduled (the simulator's own timing) and received − scheduled
  * (what a monitor sees). A beat's scheduled time follows from its agent's drift-free schedule
  * (slot n at `nextBeatAt + (n − sequence − 1) × interval`, from the agent snapshot). Goal: at most
- * one core, p99 lateness under 50 ms. Uses AMQP_URL or the local default; its exchange has a unique
- * name and is deleted at the end.
+ * one core, p99 lateness under 50 ms. Uses AMQP_URL or the local default; its bus prefix is
+ * unique and its exchange and queues are deleted at the end.
+ *
+ * Heartbeats are signed (HMAC-SHA256 with each VM's key, derived from a random agent secret) and
+ * the consumer is the platform's AgentChannel, which parses, verifies and replay-checks every beat
+ * as a monitor would; the bench also times the hot path alone (encode and sign, verify, parse) per
+ * heartbeat, in this process, before the run.
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -18,9 +23,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../packages/platform/src/logger.ts';
+import { deriveAgentKey, encodeAgentKey, parseHeartbeat, signAgentJson, verifyAgentMessage } from '@defib/contracts';
+import type { Heartbeat } from '@defib/contracts';
+import { AgentChannel, busNames, busTopology, createLogger, deleteBusObjects, openBrokerConnection } from '@defib/platform';
 import type { AgentLink, AgentNetwork } from '../simulator/src/agents/agent-network.ts';
-import { AmqpAgentNetwork, connectAgentBroker } from '../simulator/src/agents/amqp-agent-network.ts';
+import { AmqpAgentNetwork } from '../simulator/src/agents/amqp-agent-network.ts';
+import { HeartbeatEncoder } from '../simulator/src/agents/heartbeat-encoder.ts';
+import { newResource } from '../simulator/src/agents/resource.ts';
 import { createSimulator } from '../simulator/src/simulator.ts';
 
 const LOOP_RESOLUTION_MS = 10;
@@ -44,6 +53,7 @@ interface ConsumerStats {
   receiveLateness: Percentiles;
   sendLateness: Percentiles;
   cpu: number;
+  rejected: number;
 }
 
 function percentiles(values: Float64Array): Percentiles {
@@ -70,37 +80,61 @@ class Samples {
   }
 }
 
-/** The consumer: a separate process, so its CPU is not the simulator's. */
-async function consume(exchange: string): Promise<void> {
+/** The consumer: a separate process, so its CPU is not the simulator's; the AgentChannel a monitor would use. */
+/** What the consumer reads of a beat. */
+type BeatTiming = Pick<Heartbeat, 'instanceId' | 'bootId' | 'sequence' | 'sentAt'>;
+
+/**
+ * Where the consumer's heartbeats come from: the AgentChannel, or (`--plain-consumer`) a bare
+ * noAck queue that only parses JSON, as the bench did before beats were signed, to tell the
+ * simulator's own cost from the receiver's.
+ */
+async function heartbeatSource(prefix: string, agentSecret: Buffer, options: { prefetch: number | undefined; plain: boolean }, onBeat: (beat: BeatTiming) => void): Promise<{ rejected(): number; close(): Promise<void> }> {
+  if (options.plain) {
+    const connection = await openBrokerConnection(AMQP_URL, { connectionName: 'bench-heartbeat-consumer' });
+    const channel = await connection.createChannel();
+    const exchange = busNames(prefix).agentsExchange;
+    await channel.assertExchange(exchange, 'topic', { durable: true });
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await channel.bindQueue(queue, exchange, 'heartbeat.#');
+    await channel.consume(queue, (message) => message !== null && onBeat(JSON.parse(message.content.toString('utf8')) as BeatTiming), { noAck: true });
+    return { rejected: () => 0, close: () => connection.close() };
+  }
+  const channel = new AgentChannel({
+    url: AMQP_URL,
+    prefix,
+    consumer: 'bench',
+    connectionName: 'bench-heartbeat-consumer',
+    logger: createLogger({ service: 'bench', level: 'warn' }),
+    agentSecret,
+    ...(options.prefetch === undefined ? {} : { prefetch: options.prefetch }),
+  });
+  channel.onHeartbeat(onBeat);
+  await channel.start();
+  return { rejected: () => Object.values(channel.rejections).reduce((sum, count) => sum + count, 0), close: () => channel.close() };
+}
+
+async function consume(prefix: string, agentSecret: Buffer, options: { prefetch: number | undefined; plain: boolean }): Promise<void> {
   const send = (message: FromConsumer) => process.send?.(message);
-  const connection = await connectAgentBroker(AMQP_URL, { connectionName: 'bench-heartbeat-consumer' });
-  const channel = await connection.createChannel();
-  await channel.assertExchange(exchange, 'topic', { durable: true });
-  const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
-  await channel.bindQueue(queue, exchange, 'heartbeat.#');
   let measuring = false;
   let received = 0;
   let startedAt = 0;
   let cpuAtStart = process.cpuUsage();
+  let rejectedAtStart = 0;
   let intervalMs = 1_000;
   const anchors = new Map<string, { bootId: string; slot: number; dueAt: number }>();
   const receiveLateness = new Samples();
   const sendLateness = new Samples();
-  await channel.consume(
-    queue,
-    (message) => {
-      if (message === null || !measuring) return;
-      const now = Date.now();
-      received++;
-      const beat = JSON.parse(message.content.toString('utf8')) as { instanceId: string; bootId: string; sequence: number; sentAt: number };
-      const anchor = anchors.get(beat.instanceId);
-      if (anchor?.bootId !== beat.bootId) return;
-      const due = anchor.dueAt + (beat.sequence - anchor.slot) * intervalMs;
-      receiveLateness.push(now - due);
-      sendLateness.push(beat.sentAt - due);
-    },
-    { noAck: true },
-  );
+  const source = await heartbeatSource(prefix, agentSecret, options, (beat) => {
+    if (!measuring) return;
+    const now = Date.now();
+    received++;
+    const anchor = anchors.get(beat.instanceId);
+    if (anchor?.bootId !== beat.bootId) return;
+    const due = anchor.dueAt + (beat.sequence - anchor.slot) * intervalMs;
+    receiveLateness.push(now - due);
+    sendLateness.push(beat.sentAt - due);
+  });
   process.on('message', (message: ToConsumer) => {
     if (message.type === 'start') {
       intervalMs = message.intervalMs;
@@ -108,6 +142,7 @@ async function consume(exchange: string): Promise<void> {
       received = 0;
       startedAt = Date.now();
       cpuAtStart = process.cpuUsage();
+      rejectedAtStart = source.rejected();
       measuring = true;
       return;
     }
@@ -121,13 +156,47 @@ async function consume(exchange: string): Promise<void> {
       receiveLateness: percentiles(receiveLateness.values()),
       sendLateness: percentiles(sendLateness.values()),
       cpu: (cpu.user + cpu.system) / 1e6 / seconds,
+      rejected: source.rejected() - rejectedAtStart,
     };
     send({ type: 'stats', stats });
-    void connection.close().finally(() => process.exit(0));
+    void source.close().finally(() => process.exit(0));
   });
   // Never outlive the bench.
   process.on('disconnect', () => process.exit(0));
   send({ type: 'ready' });
+}
+
+/**
+ * The heartbeat hot path alone, per beat in microseconds of CPU: the agent's encode and sign, the
+ * receiver's MAC check and its parse with schema validation; and the HMAC's share of the encode.
+ */
+function timeHotPath(beats = 100_000): { encode: number; sign: number; verify: number; parse: number } {
+  const assemblyId = randomUUID();
+  const key = deriveAgentKey(randomBytes(32), assemblyId);
+  const encoder = new HeartbeatEncoder({ assemblyId, deployableId: randomUUID(), instanceId: randomUUID(), bootId: randomUUID(), intervalMs: 1_000, key });
+  encoder.setAddresses([{ network: 'private', address: '10.0.0.5', kind: 'fixed', mac: 'fa:16:3e:00:00:01' }]);
+  encoder.setResources([newResource('httpd', undefined, Date.now())]);
+  const bodies: Buffer[] = [];
+  const micros = (work: (index: number) => void): number => {
+    for (let index = 0; index < 5_000; index++) work(index);
+    // CPU time rather than wall time: on a shared machine the wall clock counts other processes' turns.
+    const started = process.cpuUsage();
+    for (let index = 0; index < beats; index++) work(index);
+    const used = process.cpuUsage(started);
+    return (used.user + used.system) / beats;
+  };
+  const encode = micros((index) => {
+    bodies[index % 1_000] = encoder.encode(index + 1, Date.now());
+  });
+  const json = bodies[0]?.toString('utf8').replace(/,"mac":"[^"]*"\}$/, '}') ?? '{}';
+  const sign = micros(() => signAgentJson(json, key));
+  let verified = 0;
+  const verify = micros((index) => {
+    if (verifyAgentMessage(bodies[index % 1_000] as Buffer, key)) verified++;
+  });
+  if (verified < beats) throw new Error('a heartbeat failed to verify');
+  const parse = micros((index) => parseHeartbeat(bodies[index % 1_000]));
+  return { encode, sign, verify, parse };
 }
 
 /** Counts what the agents hand to the broker and what they drop. */
@@ -197,15 +266,21 @@ async function run(): Promise<void> {
       interval: { type: 'string', default: '1000' },
       'no-coalesce': { type: 'boolean', default: false },
       consumer: { type: 'string' },
+      secret: { type: 'string' },
+      prefetch: { type: 'string' },
+      'plain-consumer': { type: 'boolean', default: false },
     },
   });
-  if (values.consumer !== undefined) return consume(values.consumer);
+  if (values.consumer !== undefined) return consume(values.consumer, Buffer.from(values.secret ?? '', 'hex'), { prefetch: values.prefetch === undefined ? undefined : Number(values.prefetch), plain: values['plain-consumer'] });
 
   const vms = Number(values.vms);
   const seconds = Number(values.seconds);
   const warmupSeconds = Number(values.warmup);
   const intervalMs = Number(values.interval);
-  const exchange = `bench-${Date.now().toString(36)}${randomBytes(3).toString('hex')}.agents`;
+  const prefix = `bench-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const exchange = busNames(prefix).agentsExchange;
+  const agentSecret = randomBytes(32);
+  const hotPath = timeHotPath();
   // Whatever happens, the bench ends on its own.
   const deadline = setTimeout(
     () => {
@@ -216,7 +291,7 @@ async function run(): Promise<void> {
   );
   deadline.unref();
 
-  const child = fork(new URL(import.meta.url), ['--consumer', exchange], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(new URL(import.meta.url), ['--consumer', prefix, '--secret', agentSecret.toString('hex'), ...(values.prefetch === undefined ? [] : ['--prefetch', values.prefetch]), ...(values['plain-consumer'] ? ['--plain-consumer'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await waitForMessage(child, 'ready');
 
   const network = counting(
@@ -235,7 +310,8 @@ async function run(): Promise<void> {
   const launchStarted = Date.now();
   for (let i = 0; i < vms; i++) {
     const assemblyId = randomUUID();
-    const config = { protocol: 1, brokerUrl: AMQP_URL, exchange, deployableId, assemblyId, assembly: `vm-${i}`, heartbeatIntervalMs: intervalMs, resources: [{ name: 'httpd', monitorIntervalMs: 2_000 }] };
+    const key = encodeAgentKey(deriveAgentKey(agentSecret, assemblyId));
+    const config = { protocol: 1, brokerUrl: AMQP_URL, exchange, deployableId, assemblyId, key, assembly: `vm-${i}`, heartbeatIntervalMs: intervalMs, resources: [{ name: 'httpd', monitorIntervalMs: 2_000 }] };
     cloud.create({ name: `vm-${i}`, imageId, flavorId: '1', userData: Buffer.from(JSON.stringify(config)).toString('base64') });
   }
   process.stdout.write(`created ${vms} VMs in ${Date.now() - launchStarted} ms; warming up ${warmupSeconds} s\n`);
@@ -273,10 +349,7 @@ async function run(): Promise<void> {
   const memory = process.memoryUsage();
 
   await simulator.stop();
-  const cleaner = await connectAgentBroker(AMQP_URL, { connectionName: 'bench-cleanup' });
-  const channel = await cleaner.createChannel();
-  await channel.deleteExchange(exchange);
-  await cleaner.close();
+  await deleteBusObjects(AMQP_URL, busTopology(prefix, ['bench']));
   clearTimeout(deadline);
 
   const expected = vms / (intervalMs / 1_000);
@@ -288,7 +361,8 @@ async function run(): Promise<void> {
     `  simulator RSS        ${fixed(memory.rss / 2 ** 20)} MiB (peak ${fixed(peakRss / 2 ** 20)} MiB), heap used ${fixed(memory.heapUsed / 2 ** 20)} MiB`,
     `  event-loop delay     p50 ${fixed(beyondSampling(loopDelay.percentile(50)))} ms, p99 ${fixed(beyondSampling(loopDelay.percentile(99)))} ms, max ${fixed(beyondSampling(loopDelay.max))} ms`,
     `  published            ${fixed(published / elapsed)} /s of ${fixed(expected)} /s expected (${fixed((100 * published) / elapsed / expected)} %), dropped ${dropped}`,
-    `  received             ${fixed(stats.received / stats.seconds)} /s (${stats.measured} beats timed), consumer CPU ${fixed(stats.cpu, 3)} of one core`,
+    `  received             ${fixed(stats.received / stats.seconds)} /s (${stats.measured} beats timed), consumer CPU ${fixed(stats.cpu, 3)} of one core (${values['plain-consumer'] ? 'plain: JSON.parse only, no acks' : 'AgentChannel: parse, verify, replay check'}), ${stats.rejected} rejected`,
+    `  hot path per beat    encode+sign ${fixed(hotPath.encode, 2)} µs (HMAC ${fixed(hotPath.sign, 2)} µs), verify ${fixed(hotPath.verify, 2)} µs, parse+validate ${fixed(hotPath.parse, 2)} µs`,
     `  broker CPU           ${broker.before === undefined || brokerAfter === undefined ? 'n/a (no local beam.smp)' : `${fixed((brokerAfter - broker.before) / brokerSeconds, 3)} of one core`}`,
     `  lateness sent        ${ms(stats.sendLateness)}   (sentAt − scheduled)`,
     `  lateness received    ${ms(stats.receiveLateness)}   (received − scheduled)`,

@@ -1,9 +1,6 @@
 /** The cloud simulator: OpenStack (Keystone, Nova, Glance) and EC2 APIs over simulated clouds. */
 export { createSimulator } from './simulator.ts';
 export type { Simulator, SimulatorOptions } from './simulator.ts';
-export { ManualClock, RealClock } from './clock.ts';
-export type { Clock, ScheduledTask } from './clock.ts';
-export { SeededRandom } from './random.ts';
 export { Cloud } from './cloud/cloud.ts';
 export type { ApiGate, ApiObserver, ApiRejection, CreateVmRequest, FloatingAddress, Image, Network, OperationOutcome } from './cloud/cloud.ts';
 export { defaultClouds, defaultTimings, resolveCloudConfig } from './cloud/cloud-config.ts';

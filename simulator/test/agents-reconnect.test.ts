@@ -4,69 +4,24 @@
  * while the link was down.
  */
 import { randomUUID } from 'node:crypto';
-import { connect, createServer } from 'node:net';
-import type { Socket } from 'node:net';
-import { AGENT_PROTOCOL_VERSION, commandRoutingKey, encodeAgentConfig, parseAgentReply, parseHeartbeat } from '@defib/contracts';
+import { AGENT_PROTOCOL_VERSION, commandRoutingKey, parseAgentReply, parseHeartbeat, signAgentMessage } from '@defib/contracts';
+import { testAgentKey } from '@defib/contracts/testing';
 import type { AgentReply, Heartbeat } from '@defib/contracts';
 import { createLogger } from '@defib/platform';
 import amqp from 'amqplib';
 import type { Channel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIsolatedBus, waitFor } from '../../test/support/index.ts';
-import type { IsolatedBus } from '../../test/support/index.ts';
+import { createIsolatedBus, startTcpProxy, waitFor } from '../../test/support/index.ts';
+import type { IsolatedBus, TcpProxy } from '../../test/support/index.ts';
 import { AmqpAgentNetwork } from '../src/agents/amqp-agent-network.ts';
-import { ManualClock } from '../src/clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import { createSimulator } from '../src/simulator.ts';
 import type { Simulator } from '../src/simulator.ts';
-import { testTimings } from './support/simulator-harness.ts';
-
-interface Proxy {
-  url: string;
-  /** Drops every connection through the proxy, as a network failure would. */
-  cut(): void;
-  close(): Promise<void>;
-}
-
-/** A TCP proxy in front of the broker. */
-async function startProxy(brokerUrl: string): Promise<Proxy> {
-  const target = new URL(brokerUrl);
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect({ host: target.hostname, port: Number(target.port === '' ? 5672 : target.port) });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
-  const url = new URL(brokerUrl);
-  url.hostname = '127.0.0.1';
-  url.port = String(address.port);
-  const cut = () => {
-    for (const socket of sockets) socket.destroy();
-  };
-  return {
-    url: url.toString(),
-    cut,
-    close() {
-      cut();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { agentUserData, beatUntil, testTimings } from './support/simulator-harness.ts';
 
 let bus: IsolatedBus;
 let exchange: string;
-let proxy: Proxy;
+let proxy: TcpProxy;
 let connection: Awaited<ReturnType<typeof amqp.connect>>;
 let channel: Channel;
 let clock: ManualClock;
@@ -78,7 +33,7 @@ const replies: AgentReply[] = [];
 beforeAll(async () => {
   bus = createIsolatedBus();
   exchange = `${bus.prefix}.agents`;
-  proxy = await startProxy(bus.url);
+  proxy = await startTcpProxy(bus.url);
   connection = await amqp.connect(bus.url);
   channel = await connection.createChannel();
   await channel.assertExchange(exchange, 'topic', { durable: true });
@@ -110,36 +65,15 @@ afterAll(async () => {
   await bus.cleanUp({ exchanges: [exchange], queues: [] });
 });
 
-/** Advances simulated time a beat at a time until `done`. */
-function beatUntil<T>(done: () => T | undefined, what: string): Promise<T> {
-  return waitFor(
-    () => {
-      const value = done();
-      if (value === undefined) clock.advance(1_000);
-      return value;
-    },
-    { what, intervalMs: 25, timeoutMs: 15_000 },
-  );
-}
-
 describe('simulated agents when the broker connection drops', () => {
   it('reconnect by themselves: beats resume, and commands reach them again', async () => {
     const cloud = simulator.clouds.get('sim-openstack');
     if (!cloud) throw new Error('no cloud');
     const assemblyId = randomUUID();
-    const userData = encodeAgentConfig({
-      protocol: AGENT_PROTOCOL_VERSION,
-      brokerUrl: proxy.url,
-      exchange,
-      deployableId: randomUUID(),
-      assemblyId,
-      assembly: 'db',
-      heartbeatIntervalMs: 1_000,
-      resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }],
-    });
+    const userData = agentUserData({ brokerUrl: proxy.url, exchange, assemblyId });
     cloud.create({ name: 'db', imageId: cloud.images[0]?.id ?? '', flavorId: '1', userData });
     clock.advance(testTimings.build);
-    await beatUntil(() => (heartbeats.length > 0 ? true : undefined), 'a first heartbeat');
+    await beatUntil(clock, () => (heartbeats.length > 0 ? true : undefined), 'a first heartbeat');
     expect(network.connectionCount()).toEqual({ open: 1, total: 1, established: 1 });
     expect(network.isConnected(proxy.url)).toBe(true);
     expect(simulator.agents.unreachableBrokers()).toEqual([]);
@@ -147,12 +81,12 @@ describe('simulated agents when the broker connection drops', () => {
     proxy.cut();
     const cutAt = clock.now();
     await waitFor(() => (network.connectionCount().established === 2 ? true : undefined), { what: 'the agents reconnecting' });
-    const resumed = await beatUntil(() => heartbeats.find((beat) => beat.sentAt > cutAt), 'a heartbeat after reconnecting');
+    const resumed = await beatUntil(clock, () => heartbeats.find((beat) => beat.sentAt > cutAt), 'a heartbeat after reconnecting');
     expect(resumed.bootId).toBe(heartbeats[0]?.bootId);
     expect(simulator.agents.unreachableBrokers()).toEqual([]);
 
     const commandId = randomUUID();
-    const body = Buffer.from(JSON.stringify({ kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId, assemblyId, resource: 'mysqld', action: 'restart', issuedAt: clock.now(), deadlineMs: 600_000 }));
+    const body = signAgentMessage({ kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId, assemblyId, resource: 'mysqld', action: 'restart', issuedAt: clock.now(), deadlineMs: 600_000 }, testAgentKey(assemblyId));
     // Resent until taken: the binding is made again right after the reconnection, maybe not yet.
     const reply = await waitFor(
       () => {

@@ -6,18 +6,19 @@
  * guess after a sleep.
  */
 import { randomUUID } from 'node:crypto';
-import { AGENT_PROTOCOL_VERSION, commandRoutingKey, encodeAgentConfig, parseAgentReply, parseHeartbeat } from '@defib/contracts';
+import { AGENT_PROTOCOL_VERSION, commandRoutingKey, parseAgentReply, parseHeartbeat, signAgentMessage } from '@defib/contracts';
+import { testAgentKey } from '@defib/contracts/testing';
 import type { AgentAction, AgentReply, Heartbeat } from '@defib/contracts';
 import amqp from 'amqplib';
 import type { Channel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedBus, waitFor } from '../../test/support/index.ts';
 import type { IsolatedBus } from '../../test/support/index.ts';
-import { ManualClock } from '../src/clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import type { Cloud } from '../src/cloud/cloud.ts';
 import { createSimulator } from '../src/simulator.ts';
 import type { Simulator } from '../src/simulator.ts';
-import { testTimings } from './support/simulator-harness.ts';
+import { agentUserData, testTimings } from './support/simulator-harness.ts';
 
 const INTERVAL_MS = 1_000;
 const agentTimings = { agentStart: 0, resourceStart: 2_000, restart: 3_000, start: 3_000, stop: 1_000, reconfigure: 500, jitter: 0 };
@@ -35,16 +36,7 @@ const replies: AgentReply[] = [];
 const invalid: { routingKey: string; error: unknown }[] = [];
 
 function userData(assemblyId: string, resources = ['mysqld']): string {
-  return encodeAgentConfig({
-    protocol: AGENT_PROTOCOL_VERSION,
-    brokerUrl: bus.url,
-    exchange,
-    deployableId: randomUUID(),
-    assemblyId,
-    assembly: 'db',
-    heartbeatIntervalMs: INTERVAL_MS,
-    resources: resources.map((name) => ({ name, monitorIntervalMs: 2_000 })),
-  });
+  return agentUserData({ brokerUrl: bus.url, exchange, assemblyId, resources, monitorIntervalMs: 2_000 });
 }
 
 /** Creates a VM (with an agent unless `agent` is false) and lets it build. */
@@ -78,12 +70,12 @@ async function beatUntil(vmId: string, done: (beats: Heartbeat[]) => boolean, wh
   );
 }
 
-function command(assemblyId: string, resource: string, action: Exclude<AgentAction, 'reconfigure'>, overrides: { deadlineMs?: number; issuedAt?: number } = {}) {
+function command(assemblyId: string, resource: string, action: Exclude<AgentAction, 'reconfigure' | 'ping'>, overrides: { deadlineMs?: number; issuedAt?: number } = {}) {
   return { kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId: randomUUID(), assemblyId, resource, action, issuedAt: overrides.issuedAt ?? clock.now(), deadlineMs: overrides.deadlineMs ?? 60_000 };
 }
 
 function send(body: { assemblyId: string }): void {
-  channel.publish(exchange, commandRoutingKey(body.assemblyId), Buffer.from(JSON.stringify(body)));
+  channel.publish(exchange, commandRoutingKey(body.assemblyId), signAgentMessage(body, testAgentKey(body.assemblyId)));
 }
 
 /**

@@ -6,6 +6,7 @@
 import { DescribeInstancesCommand, EC2Client, EC2ServiceException, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import type { Instance } from '@aws-sdk/client-ec2';
 import { encodeAgentConfig } from '@defib/contracts';
+import { testAgentKeyText } from '@defib/contracts/testing';
 import type { Heartbeat } from '@defib/contracts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/support/wait.ts';
@@ -65,7 +66,7 @@ async function inject(spec: Json): Promise<FaultBody> {
 }
 
 function agentUserData(): string {
-  return encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://sim', deployableId: DEPLOYABLE_ID, assemblyId: ASSEMBLY_ID, assembly: 'db', heartbeatIntervalMs: 1_000, resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }] });
+  return encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://sim', exchange: 'defib.agents', deployableId: DEPLOYABLE_ID, assemblyId: ASSEMBLY_ID, key: testAgentKeyText(ASSEMBLY_ID), assembly: 'db', heartbeatIntervalMs: 1_000, resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }] });
 }
 
 /** Creates a server through Nova; it is ACTIVE once the test advances the build time. */

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AGENT_PROTOCOL_VERSION, encodeAgentConfig } from '@defib/contracts';
+import { testAgentKeyText } from '@defib/contracts/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryAgentNetwork } from '../src/agents/in-memory-agent-network.ts';
 import { adminToken, startSimulator, testTimings } from './support/simulator-harness.ts';
@@ -43,8 +44,10 @@ function launch(options: { agent?: boolean; name?: string } = {}): { vmId: strin
       : encodeAgentConfig({
           protocol: AGENT_PROTOCOL_VERSION,
           brokerUrl: BROKER_URL,
+          exchange: 'defib.agents',
           deployableId: randomUUID(),
           assemblyId,
+          key: testAgentKeyText(assemblyId),
           assembly: options.name ?? 'db',
           heartbeatIntervalMs: 1_000,
           resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }],

@@ -1,5 +1,6 @@
 /** `GET /_sim/timeline`: the ground truth a drill scores against. */
 import { encodeAgentConfig } from '@defib/contracts';
+import { testAgentKeyText } from '@defib/contracts/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InMemoryAgentNetwork } from '../src/agents/in-memory-agent-network.ts';
 import type { Cloud } from '../src/cloud/cloud.ts';
@@ -41,7 +42,7 @@ async function timeline(query = ''): Promise<TimelineBody> {
 }
 
 function launchDb(): string {
-  const userData = encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://sim', deployableId: DB, assemblyId: DB, assembly: 'db', heartbeatIntervalMs: 1_000, resources: [] });
+  const userData = encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://sim', exchange: 'defib.agents', deployableId: DB, assemblyId: DB, key: testAgentKeyText(DB), assembly: 'db', heartbeatIntervalMs: 1_000, resources: [] });
   return cloud.create({ name: 'db', imageId: cloud.images[0]?.id ?? '', flavorId: '2', userData })[0]?.id ?? '';
 }
 

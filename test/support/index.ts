@@ -6,3 +6,4 @@ export * from './service-harness.ts';
 export * from './database-contents.ts';
 export * from './throwaway-postgres.ts';
 export * from './throwaway-rabbitmq.ts';
+export * from './tcp-proxy.ts';

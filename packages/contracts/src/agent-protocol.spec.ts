@@ -12,10 +12,15 @@ import {
   replyRoutingKey,
   type AgentCommand,
   type AgentConfigInput,
-  type AgentReply,
   type Heartbeat,
+  isPingReply,
+  type PingReply,
+  type ResourceReply,
 } from './agent-protocol.ts';
 import { ContractViolation } from './contract-violation.ts';
+
+/** A well-formed MAC; these specs are about shapes, agent-signature.spec.ts about MACs. */
+const mac = 'm'.repeat(43);
 
 function aHeartbeat(overrides: Partial<Heartbeat> = {}): Heartbeat {
   return {
@@ -30,22 +35,25 @@ function aHeartbeat(overrides: Partial<Heartbeat> = {}): Heartbeat {
     intervalMs: 1000,
     addresses: [{ address: '10.0.0.5', type: 'fixed', network: 'private', version: 4 }],
     resources: [{ name: 'mysqld', state: 'running', since: 1_767_225_590_000 }],
+    mac,
     ...overrides,
   };
 }
 
 function aCommand(overrides: Partial<AgentCommand> = {}): AgentCommand {
-  return { kind: 'command', protocol: 1, commandId: randomUUID(), assemblyId: randomUUID(), action: 'restart', resource: 'mysqld', issuedAt: 1_767_225_600_000, deadlineMs: 10_000, ...overrides } as AgentCommand;
+  return { kind: 'command', protocol: 1, commandId: randomUUID(), assemblyId: randomUUID(), action: 'restart', resource: 'mysqld', issuedAt: 1_767_225_600_000, deadlineMs: 10_000, mac, ...overrides } as AgentCommand;
 }
 
-function aReply(overrides: Partial<AgentReply> = {}): AgentReply {
-  return { kind: 'reply', protocol: 1, commandId: randomUUID(), assemblyId: randomUUID(), instanceId: 'i-1', ok: true, resource: 'mysqld', state: 'running', completedAt: 1_767_225_601_000, ...overrides };
+function aReply(overrides: Partial<ResourceReply> = {}): ResourceReply {
+  return { kind: 'reply', protocol: 1, commandId: randomUUID(), assemblyId: randomUUID(), instanceId: 'i-1', ok: true, resource: 'mysqld', state: 'running', completedAt: 1_767_225_601_000, mac, ...overrides };
 }
 
 function anAgentConfig(overrides: Partial<AgentConfigInput> = {}): AgentConfigInput {
   return {
     protocol: 1,
     brokerUrl: 'amqp://agent:pw@localhost:5672/defib',
+    exchange: 'defib.agents',
+    key: Buffer.alloc(32, 7).toString('base64'),
     deployableId: randomUUID(),
     assemblyId: randomUUID(),
     assembly: 'db',
@@ -118,6 +126,17 @@ describe('agent commands', () => {
     expect(violationOf(() => parseAgentCommand({ ...aCommand({ action: 'restart' }), params: { A: 'b' } })).issues).toEqual([{ path: 'params', message: 'unknown field' }]);
   });
 
+  it('ping an agent without naming a resource', () => {
+    const ping = { kind: 'command', protocol: 1, commandId: randomUUID(), assemblyId: randomUUID(), action: 'ping', issuedAt: 1_767_225_600_000, deadlineMs: 2_000, mac };
+    expect(parseAgentCommand(JSON.stringify(ping))).toEqual(ping);
+    expect(violationOf(() => parseAgentCommand({ ...ping, resource: 'mysqld' })).issues).toEqual([{ path: 'resource', message: 'unknown field' }]);
+  });
+
+  it('refuse a command without its MAC', () => {
+    const { mac: _, ...unsigned } = aCommand();
+    expect(violationOf(() => parseAgentCommand(unsigned)).issues.map((issue) => issue.path)).toEqual(['mac']);
+  });
+
   it('reject an unknown action and a non-positive deadline', () => {
     expect(() => parseAgentCommand({ ...aCommand(), action: 'reboot' })).toThrow(ContractViolation);
     expect(violationOf(() => parseAgentCommand(aCommand({ deadlineMs: 0 }))).issues.map((issue) => issue.path)).toEqual(['deadlineMs']);
@@ -136,18 +155,46 @@ describe('agent replies', () => {
     expect(violationOf(() => parseAgentReply(aReply({ ok: false, state: 'failed' }))).issues).toEqual([{ path: 'error', message: 'is required when ok is false' }]);
   });
 
+  it('answer a ping with the boot, the sequence and every resource', () => {
+    const pong: PingReply = {
+      kind: 'reply',
+      protocol: 1,
+      commandId: randomUUID(),
+      assemblyId: randomUUID(),
+      instanceId: 'i-1',
+      ok: true,
+      action: 'ping',
+      bootId: 'b6f1c0de-boot',
+      sequence: 42,
+      resources: [{ name: 'mysqld', state: 'running', since: 1_767_225_590_000 }],
+      completedAt: 1_767_225_601_000,
+      mac,
+    };
+    const parsed = parseAgentReply(JSON.stringify(pong));
+    expect(parsed).toEqual(pong);
+    expect(isPingReply(parsed)).toBe(true);
+    expect(isPingReply(aReply())).toBe(false);
+    expect(violationOf(() => parseAgentReply({ ...pong, bootId: undefined })).issues.map((issue) => issue.path)).toEqual(['bootId']);
+  });
+
   it('reject garbage', () => {
     expect(() => parseAgentReply('{"kind":"reply"')).toThrow(ContractViolation);
   });
 });
 
 describe('agent configuration', () => {
-  it('encodes as base64 JSON and decodes back, with the default exchange', () => {
+  it('encodes as base64 JSON and decodes back', () => {
     const config = anAgentConfig();
     const userData = encodeAgentConfig(config);
     expect(userData).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);
     expect(JSON.parse(Buffer.from(userData, 'base64').toString('utf8'))).toMatchObject({ assembly: 'db', exchange: 'defib.agents' });
-    expect(decodeAgentConfig(userData)).toEqual({ ...config, exchange: 'defib.agents' });
+    expect(decodeAgentConfig(userData)).toEqual(config);
+  });
+
+  it("requires the installation's exchange and a 32-byte key", () => {
+    const { exchange: _, key: __, ...bare } = anAgentConfig();
+    expect(violationOf(() => encodeAgentConfig(bare as AgentConfigInput)).issues.map((issue) => issue.path)).toEqual(['exchange', 'key']);
+    expect(violationOf(() => encodeAgentConfig(anAgentConfig({ key: Buffer.alloc(16).toString('base64') }))).issues).toEqual([{ path: 'key', message: 'must be a 32-byte key, base64-encoded' }]);
   });
 
   it('decodes base64 wrapped over several lines', () => {

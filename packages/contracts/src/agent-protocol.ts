@@ -1,12 +1,17 @@
 /**
- * The in-guest agent protocol over RabbitMQ, on the topic exchange {@link AGENT_EXCHANGE}:
+ * The in-guest agent protocol over RabbitMQ, on the installation's topic exchange
+ * `<BUS_PREFIX>.agents` (named by the platform's `busNames`; the agent configuration's `exchange`):
  * - agents publish **heartbeats** (`heartbeat.<assemblyId>`) every `intervalMs`: small JSON,
  *   transient, no publisher confirms (see the brief's measurements: nothing heavier belongs on
  *   this path);
  * - recovery publishes **commands** to one agent (`command.<assemblyId>`) and the agent answers
- *   with a **reply** (`reply.<assemblyId>`) carrying the same `commandId`;
- * - the agent learns where to connect and what to watch from its **agent configuration**, passed
- *   to the VM as user data (base64 JSON).
+ *   with a **reply** (`reply.<assemblyId>`) carrying the same `commandId`; a `ping` is answered
+ *   with the agent's `bootId`, sequence and every resource's state;
+ * - the agent learns where to connect, what to watch and its key from its **agent
+ *   configuration**, passed to the VM as user data (base64 JSON).
+ *
+ * Every heartbeat, command and reply is signed with the assembly's key: its JSON ends with a
+ * `mac` member (see agent-signature.ts for the key derivation and the canonical bytes).
  *
  * Times inside agent messages are epoch milliseconds (cheap to produce and compare on the hot
  * path); durations are milliseconds under keys ending in `Ms`.
@@ -18,9 +23,6 @@ import { nameSchema } from './name.ts';
 
 /** The agent protocol version every message carries; bumped only for incompatible changes. */
 export const AGENT_PROTOCOL_VERSION = 1;
-
-/** Default name of the topic exchange agents and services talk over. */
-export const AGENT_EXCHANGE = 'defib.agents';
 
 /** Routing key of an assembly's heartbeats. */
 export function heartbeatRoutingKey(assemblyId: string): string {
@@ -41,6 +43,16 @@ const protocolSchema = z.literal(AGENT_PROTOCOL_VERSION);
 /** Milliseconds since the Unix epoch. */
 const epochMsSchema = z.int().nonnegative();
 const positiveMsSchema = z.int().positive();
+/** A message's MAC: HMAC-SHA256 under the assembly's key, base64url; always the last member. */
+const macSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url HMAC-SHA256');
+
+/** The cloud's id of the VM (Nova server id, EC2 instance id). */
+const instanceIdSchema = z.string().min(1).max(255);
+/** Changes on every boot of the VM. */
+const bootIdSchema = z.string().min(1).max(128);
+
+/** A message as its sender builds it, before signing appends the `mac`. */
+export type Unsigned<T> = T extends unknown ? Omit<T, 'mac'> : never;
 
 /** States an agent reports for a resource. */
 export const resourceStates = ['running', 'starting', 'stopping', 'stopped', 'failed', 'unknown'] as const;
@@ -71,9 +83,8 @@ export const heartbeatSchema = z.strictObject({
   protocol: protocolSchema,
   assemblyId: z.uuid(),
   deployableId: z.uuid(),
-  /** The cloud's id of the VM (Nova server id, EC2 instance id). */
-  instanceId: z.string().min(1).max(255),
-  bootId: z.string().min(1).max(128),
+  instanceId: instanceIdSchema,
+  bootId: bootIdSchema,
   sequence: z.int().positive(),
   /** When the agent sent it (epoch ms, by the VM's clock: compare with care). */
   sentAt: epochMsSchema,
@@ -81,13 +92,14 @@ export const heartbeatSchema = z.strictObject({
   intervalMs: positiveMsSchema,
   addresses: addressesSchema,
   resources: z.array(resourceStatusSchema).max(100),
+  mac: macSchema,
 });
 /** A heartbeat from an in-guest agent. */
 export type Heartbeat = z.output<typeof heartbeatSchema>;
 
-/** What a command asks an agent to do to a resource. */
-export const agentActions = ['restart', 'start', 'stop', 'reconfigure'] as const;
-/** What a command asks an agent to do to a resource. */
+/** What a command asks an agent to do: to a resource, or `ping` (report on itself). */
+export const agentActions = ['restart', 'start', 'stop', 'reconfigure', 'ping'] as const;
+/** What a command asks an agent to do. */
 export type AgentAction = (typeof agentActions)[number];
 
 const commandFields = {
@@ -96,8 +108,7 @@ const commandFields = {
   /** Unique per command; the agent acts on a given id at most once and the reply echoes it. */
   commandId: z.uuid(),
   assemblyId: z.uuid(),
-  resource: nameSchema,
-  /** When recovery issued it (epoch ms). */
+  /** When recovery issued it (epoch ms); an agent refuses a command issued outside its window. */
   issuedAt: epochMsSchema,
   /**
    * How long after `issuedAt` the command stays valid: an agent that receives it later discards it
@@ -108,23 +119,30 @@ const commandFields = {
 
 /**
  * A command to an agent. `reconfigure` carries the resource's new parameters (all of them, with
- * address references resolved); the other actions carry none.
+ * address references resolved); the other resource actions carry none; `ping` names no resource.
+ * The `mac` is last (see agent-signature.ts).
  */
 export const agentCommandSchema = z.discriminatedUnion('action', [
-  z.strictObject({ ...commandFields, action: z.enum(['restart', 'start', 'stop']) }),
-  z.strictObject({ ...commandFields, action: z.literal('reconfigure'), params: z.record(z.string(), z.string()) }),
+  z.strictObject({ ...commandFields, action: z.enum(['restart', 'start', 'stop']), resource: nameSchema, mac: macSchema }),
+  z.strictObject({ ...commandFields, action: z.literal('reconfigure'), resource: nameSchema, params: z.record(z.string(), z.string()), mac: macSchema }),
+  z.strictObject({ ...commandFields, action: z.literal('ping'), mac: macSchema }),
 ]);
 /** A command to an agent. */
 export type AgentCommand = z.output<typeof agentCommandSchema>;
 
-/** An agent's answer to a command: whether it worked and the resource's state afterwards. */
-export const agentReplySchema = z
+/** What every reply carries: which command of which assembly it answers, from which VM. */
+const replyFields = {
+  kind: z.literal('reply'),
+  protocol: protocolSchema,
+  commandId: z.uuid(),
+  assemblyId: z.uuid(),
+  instanceId: instanceIdSchema,
+};
+
+/** An agent's answer to a resource command: whether it worked and the resource's state afterwards. */
+export const resourceReplySchema = z
   .strictObject({
-    kind: z.literal('reply'),
-    protocol: protocolSchema,
-    commandId: z.uuid(),
-    assemblyId: z.uuid(),
-    instanceId: z.string().min(1).max(255),
+    ...replyFields,
     ok: z.boolean(),
     resource: nameSchema,
     /** The resource's state once the command completed (or failed). */
@@ -133,10 +151,39 @@ export const agentReplySchema = z
     error: z.string().min(1).max(1024).optional(),
     /** When the agent finished (epoch ms). */
     completedAt: epochMsSchema,
+    mac: macSchema,
   })
   .refine((reply) => reply.ok || reply.error !== undefined, { path: ['error'], message: 'is required when ok is false' });
+/** An agent's answer to a resource command. */
+export type ResourceReply = z.output<typeof resourceReplySchema>;
+
+/**
+ * An agent's answer to a `ping`: the boot it is in, its latest heartbeat sequence and every
+ * resource's state, as a heartbeat would say, without waiting for one.
+ */
+export const pingReplySchema = z.strictObject({
+  ...replyFields,
+  ok: z.literal(true),
+  action: z.literal('ping'),
+  bootId: bootIdSchema,
+  /** The sequence of the agent's latest heartbeat slot (0 before the first). */
+  sequence: z.int().nonnegative(),
+  resources: z.array(resourceStatusSchema).max(100),
+  completedAt: epochMsSchema,
+  mac: macSchema,
+});
+/** An agent's answer to a `ping`. */
+export type PingReply = z.output<typeof pingReplySchema>;
+
 /** An agent's answer to a command. */
-export type AgentReply = z.output<typeof agentReplySchema>;
+export const agentReplySchema = z.union([resourceReplySchema, pingReplySchema]);
+/** An agent's answer to a command. */
+export type AgentReply = ResourceReply | PingReply;
+
+/** Whether a reply answers a `ping`. */
+export function isPingReply(reply: AgentReply | Unsigned<AgentReply>): reply is PingReply {
+  return 'action' in reply && reply.action === 'ping';
+}
 
 /**
  * What an agent needs to start: where the broker is, who it is, what to watch. Passed to the VM as
@@ -146,9 +193,12 @@ export const agentConfigSchema = z.strictObject({
   protocol: protocolSchema,
   /** `amqp://` or `amqps://` URL, with the agent's own broker credentials. */
   brokerUrl: z.url({ protocol: /^amqps?$/, error: 'must be an amqp:// or amqps:// URL' }),
-  exchange: z.string().min(1).max(255).default(AGENT_EXCHANGE),
+  /** The installation's agent exchange, `<BUS_PREFIX>.agents`. */
+  exchange: z.string().min(1).max(255),
   deployableId: z.uuid(),
   assemblyId: z.uuid(),
+  /** The assembly's own key (base64, 32 bytes), derived from `DEFIB_AGENT_SECRET`: the agent signs and verifies with it. */
+  key: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a 32-byte key, base64-encoded'),
   /** The assembly's name in its manifest. */
   assembly: nameSchema,
   heartbeatIntervalMs: positiveMsSchema,
@@ -167,7 +217,7 @@ export const agentConfigSchema = z.strictObject({
 });
 /** An agent's start-up configuration. */
 export type AgentConfig = z.output<typeof agentConfigSchema>;
-/** An agent's configuration before defaults (`exchange`) are applied. */
+/** An agent's configuration as a sender writes it. */
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 
 /** EC2 caps user data at 16 KiB before base64; Nova at 64 KiB after. The stricter one wins. */
@@ -218,5 +268,8 @@ export function parseAgentCommand(raw: unknown): AgentCommand {
 
 /** Parses an agent reply from a message body; throws a {@link ContractViolation}. */
 export function parseAgentReply(raw: unknown): AgentReply {
-  return parseContract('agent reply', agentReplySchema, decodeJsonBody('agent reply', raw));
+  const value = decodeJsonBody('agent reply', raw);
+  // Chosen by `action` rather than by trying both, so a violation names the field at fault.
+  const pings = typeof value === 'object' && value !== null && (value as { action?: unknown }).action === 'ping';
+  return pings ? parseContract('agent reply', pingReplySchema, value) : parseContract('agent reply', resourceReplySchema, value);
 }

@@ -1,6 +1,6 @@
 /**
  * The domain-event catalogue: every event Defib's services publish on the topic exchange
- * {@link DOMAIN_EVENTS_EXCHANGE}, declared once in {@link eventCatalogue}. Event types, payload
+ * `<BUS_PREFIX>.events` (named by the platform's `busNames`), declared once in {@link eventCatalogue}. Event types, payload
  * types, the envelope type and the validators are all derived from it, and events are validated
  * both when created ({@link createDomainEvent}) and when consumed ({@link parseDomainEvent}).
  *
@@ -17,9 +17,6 @@ import { resourceStateSchema } from './agent-protocol.ts';
 import { ContractViolation, decodeJsonBody, parseContract } from './contract-violation.ts';
 import { addressFields, paramKeySchema, parsedManifestSchema } from './manifest.ts';
 import { nameSchema } from './name.ts';
-
-/** Default name of the topic exchange domain events are published on. */
-export const DOMAIN_EVENTS_EXCHANGE = 'defib.events';
 
 // ---------------------------------------------------------------------------------------------
 // Subjects

@@ -5,6 +5,7 @@
  */
 export * from './address.ts';
 export * from './agent-protocol.ts';
+export * from './agent-signature.ts';
 export * from './cloud.ts';
 export * from './contract-violation.ts';
 export * from './duration.ts';

@@ -2,6 +2,21 @@
  * Fixture factories for tests across the monorepo (`@defib/contracts/testing`); never imported
  * by service code.
  */
+import { deriveAgentKey, encodeAgentKey } from './agent-signature.ts';
+import type { AgentKey } from './agent-signature.ts';
+
+/** The installation secret (`DEFIB_AGENT_SECRET`) of tests: agent keys in fixtures derive from it. */
+export const TEST_AGENT_SECRET = Buffer.alloc(32, 0x5e);
+
+/** An assembly's key under {@link TEST_AGENT_SECRET}. */
+export function testAgentKey(assemblyId: string): AgentKey {
+  return deriveAgentKey(TEST_AGENT_SECRET, assemblyId);
+}
+
+/** The same key as an agent configuration carries it (base64). */
+export function testAgentKeyText(assemblyId: string): string {
+  return encodeAgentKey(testAgentKey(assemblyId));
+}
 
 /** A manifest input as a user writes it, loosely typed so tests can break it on purpose. */
 export type ManifestFixture = Record<string, unknown> & { assemblies: Record<string, unknown>[] };

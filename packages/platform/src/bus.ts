@@ -1,13 +1,11 @@
 /**
- * The one RabbitMQ client. It keeps a connection open (reconnecting with backoff and declaring
- * the topology again each time), publishes with publisher confirms and `mandatory`, and runs
+ * The domain-event bus, on a {@link BrokerConnection} (which reconnects; the bus declares its
+ * topology again each time): publishes with publisher confirms and `mandatory`, and runs
  * consumers on durable quorum queues whose poison messages end in a dead-letter queue.
  */
-import amqp, { type Channel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import { BrokerConnection, CLOSE_TIMEOUT_MS, openBrokerConnection, within } from './broker-connection.ts';
+import type { AmqpConnection, AmqpOptions, Channel, ConfirmChannel, ConsumeMessage, ReconnectPolicy } from './broker-connection.ts';
 import type { Logger } from './logger.ts';
-import { redactUrl } from './logger.ts';
-
-type AmqpConnection = Awaited<ReturnType<typeof amqp.connect>>;
 
 /** Names derived from the installation prefix; one place so tests can clean up after themselves. */
 export function busNames(prefix: string) {
@@ -18,6 +16,12 @@ export function busNames(prefix: string) {
     deadLetterExchange: `${prefix}.dead-letter`,
     consumerQueue: (consumer: string) => `${prefix}.${consumer}`,
     deadLetterQueue: (consumer: string) => `${prefix}.${consumer}.dead-letter`,
+    /** The agent channel's topic exchange: heartbeats, commands and replies (the agent configuration's `exchange`). */
+    agentsExchange: `${prefix}.agents`,
+    /** A consumer's queue of agent heartbeats and replies: transient, classic, non-durable. */
+    agentQueue: (consumer: string) => `${prefix}.${consumer}.agents`,
+    /** Where a consumer's unparseable agent messages are kept for inspection. */
+    agentDeadLetterQueue: (consumer: string) => `${prefix}.${consumer}.agents.dead-letter`,
   };
 }
 
@@ -25,8 +29,10 @@ export function busNames(prefix: string) {
 export function busTopology(prefix: string, consumers: readonly string[]): { exchanges: string[]; queues: string[] } {
   const names = busNames(prefix);
   return {
-    exchanges: [names.eventsExchange, names.unroutedExchange, names.deadLetterExchange],
-    queues: consumers.flatMap((consumer) => [names.consumerQueue(consumer), names.deadLetterQueue(consumer)]).concat(names.unroutedQueue),
+    exchanges: [names.eventsExchange, names.unroutedExchange, names.deadLetterExchange, names.agentsExchange],
+    queues: consumers
+      .flatMap((consumer) => [names.consumerQueue(consumer), names.deadLetterQueue(consumer), names.agentQueue(consumer), names.agentDeadLetterQueue(consumer)])
+      .concat(names.unroutedQueue),
   };
 }
 
@@ -35,7 +41,7 @@ export function busTopology(prefix: string, consumers: readonly string[]): { exc
  * it). One channel per deletion: a missing object closes its channel, not the others.
  */
 export async function deleteBusObjects(url: string, objects: { exchanges: readonly string[]; queues: readonly string[] }): Promise<void> {
-  const connection = await amqp.connect(url);
+  const connection = await openBrokerConnection(url, { connectionName: 'defib-bus-clean-up' });
   try {
     const remove = async (work: (channel: Channel) => Promise<unknown>) => {
       const channel = await connection.createChannel();
@@ -56,7 +62,7 @@ export interface BusOptions {
   /** Shown in the broker's connection list. */
   connectionName: string;
   logger: Logger;
-  reconnect?: { initialDelayMs: number; maxDelayMs: number };
+  reconnect?: ReconnectPolicy;
   /** How long a publish waits for a connection before failing. */
   publishTimeoutMs?: number;
 }
@@ -85,22 +91,6 @@ export interface ConsumerOptions {
   handle(message: ConsumeMessage): Promise<Settlement>;
 }
 
-const CLOSE_TIMEOUT_MS = 5_000;
-
-/** Waits for `work` at most `ms`; closing must never hang on a dead connection. */
-async function within(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
-
-/** AMQP heartbeats notice a dead peer in seconds rather than at the next TCP timeout. */
-function withHeartbeat(url: string): string {
-  const parsed = new URL(url);
-  if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', '10');
-  return parsed.toString();
-}
-
 export class PublishError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -117,26 +107,34 @@ export class Bus {
   readonly names: ReturnType<typeof busNames>;
   private readonly options: BusOptions;
   private readonly logger: Logger;
-  private connection: AmqpConnection | undefined;
+  private readonly broker: BrokerConnection;
   private publishChannel: ConfirmChannel | undefined;
   private readonly returned = new Set<string>();
   private readonly consumers: ConsumerRegistration[] = [];
   private readonly waiters: (() => void)[] = [];
-  private connecting: Promise<void> | undefined;
   private closing = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private attempt = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(options: BusOptions) {
     this.options = options;
     this.logger = options.logger.child({ component: 'bus' });
     this.names = busNames(options.prefix);
+    this.broker = new BrokerConnection({
+      url: options.url,
+      connectionName: options.connectionName,
+      logger: this.logger,
+      ...(options.reconnect === undefined ? {} : { reconnect: options.reconnect }),
+      onConnected: (connection) => this.setUp(connection),
+      onLost: () => {
+        this.publishChannel = undefined;
+        for (const registration of this.consumers) registration.channel = undefined;
+      },
+    });
   }
 
   /** Connects and declares the topology; resolves once the bus can publish. */
   async start(): Promise<void> {
-    await this.connect();
+    await this.broker.connect();
   }
 
   get connected(): boolean {
@@ -155,7 +153,7 @@ export class Bus {
   async publish(message: OutgoingMessage): Promise<void> {
     const channel = await this.publishingChannel();
     const content = Buffer.from(JSON.stringify(message.body));
-    const properties: Options.Publish = {
+    const properties: AmqpOptions.Publish = {
       persistent: true,
       mandatory: true,
       messageId: message.id,
@@ -189,21 +187,20 @@ export class Bus {
   async consume(options: ConsumerOptions): Promise<void> {
     const registration: ConsumerRegistration = { options };
     this.consumers.push(registration);
-    if (this.connection !== undefined) await this.startConsumer(this.connection, registration);
+    const connection = this.broker.current;
+    if (connection !== undefined) await this.startConsumer(connection, registration);
   }
 
   /** Stops consuming, waits for in-flight work and confirms, then closes the connection. */
   async close(): Promise<void> {
     this.closing = true;
-    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
-    for (const registration of this.consumers) {
-      if (registration.channel !== undefined) await within(registration.channel.close(), CLOSE_TIMEOUT_MS);
-    }
-    await within(Promise.allSettled([...this.inFlight]), CLOSE_TIMEOUT_MS);
-    const connection = this.connection;
-    this.connection = undefined;
+    await this.broker.close(async () => {
+      for (const registration of this.consumers) {
+        if (registration.channel !== undefined) await within(registration.channel.close(), CLOSE_TIMEOUT_MS);
+      }
+      await Promise.allSettled([...this.inFlight]);
+    });
     this.publishChannel = undefined;
-    if (connection !== undefined) await within(connection.close(), CLOSE_TIMEOUT_MS);
     for (const wake of this.waiters.splice(0)) wake();
   }
 
@@ -228,43 +225,23 @@ export class Bus {
     return this.publishChannel;
   }
 
-  private connect(): Promise<void> {
-    this.connecting ??= this.establish().finally(() => {
-      this.connecting = undefined;
+  /** On each new connection: the confirm channel, the topology, the consumers. */
+  private async setUp(connection: AmqpConnection): Promise<void> {
+    const channel = await connection.createConfirmChannel();
+    channel.setMaxListeners(0);
+    channel.on('error', (error: unknown) => this.logger.warn({ err: error }, 'publish channel error'));
+    channel.on('return', (message: ConsumeMessage) => {
+      const id = message.properties.messageId as string | undefined;
+      if (id !== undefined) this.returned.add(id);
+      this.logger.error({ messageId: id, routingKey: message.fields.routingKey }, 'message returned unroutable');
     });
-    return this.connecting;
-  }
-
-  private async establish(): Promise<void> {
-    const connection = await amqp.connect(withHeartbeat(this.options.url), {
-      clientProperties: { connection_name: this.options.connectionName },
-      noDelay: true,
+    channel.on('close', () => {
+      if (this.publishChannel === channel) this.publishChannel = undefined;
     });
-    try {
-      connection.on('error', (error: unknown) => this.logger.warn({ err: error }, 'broker connection error'));
-      connection.on('close', () => this.onConnectionLost(connection));
-      const channel = await connection.createConfirmChannel();
-      channel.setMaxListeners(0);
-      channel.on('error', (error: unknown) => this.logger.warn({ err: error }, 'publish channel error'));
-      channel.on('return', (message: ConsumeMessage) => {
-        const id = message.properties.messageId as string | undefined;
-        if (id !== undefined) this.returned.add(id);
-        this.logger.error({ messageId: id, routingKey: message.fields.routingKey }, 'message returned unroutable');
-      });
-      channel.on('close', () => {
-        if (this.publishChannel === channel) this.publishChannel = undefined;
-      });
-      await this.declareTopology(channel);
-      this.connection = connection;
-      for (const registration of this.consumers) await this.startConsumer(connection, registration);
-      this.publishChannel = channel;
-      this.attempt = 0;
-      this.logger.info({ broker: redactUrl(this.options.url) }, 'connected to message broker');
-      for (const wake of this.waiters.splice(0)) wake();
-    } catch (error) {
-      await connection.close().catch(() => undefined);
-      throw error;
-    }
+    await this.declareTopology(channel);
+    for (const registration of this.consumers) await this.startConsumer(connection, registration);
+    this.publishChannel = channel;
+    for (const wake of this.waiters.splice(0)) wake();
   }
 
   private async declareTopology(channel: Channel): Promise<void> {
@@ -333,30 +310,5 @@ export class Bus {
       // The channel closed under us; the broker redelivers the message on the next connection.
       this.logger.debug({ err: error }, 'could not settle message; channel gone');
     }
-  }
-
-  private onConnectionLost(connection: AmqpConnection): void {
-    if (this.connection !== connection) return;
-    this.connection = undefined;
-    this.publishChannel = undefined;
-    for (const registration of this.consumers) registration.channel = undefined;
-    if (this.closing) return;
-    this.logger.warn('lost broker connection; reconnecting');
-    this.scheduleReconnect();
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closing || this.reconnectTimer !== undefined) return;
-    const { initialDelayMs, maxDelayMs } = this.options.reconnect ?? { initialDelayMs: 200, maxDelayMs: 15_000 };
-    const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** this.attempt);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    this.attempt += 1;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      this.connect().catch((error: unknown) => {
-        this.logger.warn({ err: error, attempt: this.attempt }, 'broker reconnection failed');
-        this.scheduleReconnect();
-      });
-    }, delay);
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, loadConfig, serviceEnvironmentShape, toServiceConfig } from './config.ts';
+import { agentSecretVariable, ConfigError, loadConfig, serviceEnvironmentShape, toServiceConfig } from './config.ts';
 
 const schema = z.object({
   ...serviceEnvironmentShape(7101),
@@ -71,6 +71,29 @@ describe('config loading', () => {
       load({ DEFIB_ADMIN_TOKEN: 'tiny-secret' });
     } catch (error) {
       expect((error as Error).message).not.toContain('tiny-secret');
+    }
+  });
+});
+
+describe('agent secret', () => {
+  const schema = z.object({ DEFIB_AGENT_SECRET: agentSecretVariable });
+
+  it('is at least 32 random bytes in base64, given to the services as bytes', () => {
+    const secret = Buffer.alloc(32, 9);
+    expect(loadConfig(schema, { DEFIB_AGENT_SECRET: secret.toString('base64') }).DEFIB_AGENT_SECRET).toEqual(secret);
+  });
+
+  it('refuses a short or non-base64 secret without echoing it', () => {
+    for (const value of [Buffer.alloc(16).toString('base64'), 'not base64 at all!']) {
+      let caught: unknown;
+      try {
+        loadConfig(schema, { DEFIB_AGENT_SECRET: value });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(ConfigError);
+      expect((caught as ConfigError).problems).toEqual([{ variable: 'DEFIB_AGENT_SECRET', message: 'must be at least 32 random bytes, base64-encoded (openssl rand -base64 32)' }]);
+      expect((caught as Error).message).not.toContain(value);
     }
   });
 });

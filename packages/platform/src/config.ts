@@ -59,6 +59,16 @@ export const secretKeyVariable = z
   .string()
   .refine((value) => Buffer.from(value, 'base64').length === 32 && /^[A-Za-z0-9+/]+={0,2}$/.test(value), 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)');
 
+/**
+ * `DEFIB_AGENT_SECRET`: the installation secret every assembly's agent key derives from (HKDF, see
+ * agent-signature.ts in the contracts), 32 or more random bytes, base64. The monitor and recovery
+ * hold it; VMs only ever get their own derived key. `openssl rand -base64 32` makes one.
+ */
+export const agentSecretVariable = z
+  .string()
+  .refine((value) => /^[A-Za-z0-9+/]+={0,2}$/.test(value) && Buffer.from(value, 'base64').length >= 32, 'must be at least 32 random bytes, base64-encoded (openssl rand -base64 32)')
+  .transform((value) => Buffer.from(value, 'base64'));
+
 /** Environment every service shares. Defaults follow the brief: local PostgreSQL and RabbitMQ. */
 export function serviceEnvironmentShape(defaultPort: number, defaults: { databasePoolSize?: number } = {}) {
   return {

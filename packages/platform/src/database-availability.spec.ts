@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from './logger.ts';
-import { DatabaseUnavailableError, isDatabaseUnavailable, jitteredDelay, retryWhileDatabaseUnavailable } from './database-availability.ts';
+import { DatabaseUnavailableError, isDatabaseUnavailable, retryWhileDatabaseUnavailable } from './database-availability.ts';
 
 const logger = createLogger({ service: 'availability-spec', level: 'silent' });
 const pgError = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
@@ -68,15 +68,5 @@ describe('retryWhileDatabaseUnavailable', () => {
     };
     await expect(retryWhileDatabaseUnavailable(failing, { logger, what: 'spec work', initialDelayMs: 1, shouldContinue: () => tries < 3 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect(tries).toBe(3);
-  });
-});
-
-describe('jitteredDelay', () => {
-  it('grows from the initial delay, never past the ceiling, and spreads over the upper half', () => {
-    expect(jitteredDelay(100, 2_000, 0, () => 0)).toBe(50);
-    expect(jitteredDelay(100, 2_000, 0, () => 1)).toBe(100);
-    expect(jitteredDelay(100, 2_000, 3, () => 0.5)).toBe(600);
-    expect(jitteredDelay(100, 2_000, 30, () => 1)).toBe(2_000);
-    expect(jitteredDelay(100, 2_000, 30, () => 0)).toBe(1_000);
   });
 });

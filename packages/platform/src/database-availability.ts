@@ -5,6 +5,7 @@
  * (consumers in place, so a held message does not burn its delivery limit), HTTP answers 503 with
  * `Retry-After`, and readiness names the database, instead of a crash or a dead letter.
  */
+import { jitteredDelay } from './backoff.ts';
 import type { Logger } from './logger.ts';
 
 /** A connection to PostgreSQL could not be had; `code` is the cause's (`ECONNREFUSED`, `57P03` …). */
@@ -85,10 +86,4 @@ export async function retryWhileDatabaseUnavailable<T>(work: () => Promise<T>, o
       if (options.shouldContinue?.() === false) throw error;
     }
   }
-}
-
-/** Exponential backoff with "equal jitter": half the ceiling plus a random half, so replicas spread out. */
-export function jitteredDelay(initialDelayMs: number, maxDelayMs: number, attempt: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(attempt, 20));
-  return ceiling / 2 + random() * (ceiling / 2);
 }

@@ -7,7 +7,8 @@ import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationR
 import pg from 'pg';
 import type { Logger } from './logger.ts';
 import { redactUrl } from './logger.ts';
-import { DatabaseUnavailableError, jitteredDelay } from './database-availability.ts';
+import { jitteredDelay } from './backoff.ts';
+import { DatabaseUnavailableError } from './database-availability.ts';
 
 export interface DatabaseOptions {
   url: string;

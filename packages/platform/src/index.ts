@@ -1,5 +1,10 @@
+export * from './agent-channel.ts';
+export * from './agent-replay-guard.ts';
+export * from './backoff.ts';
 export * from './background-worker.ts';
+export * from './broker-connection.ts';
 export * from './bus.ts';
+export * from './clock.ts';
 export * from './config.ts';
 export * from './context.ts';
 export * from './database-availability.ts';
@@ -10,4 +15,6 @@ export * from './lease.ts';
 export * from './logger.ts';
 export * from './outbox.ts';
 export * from './secret-box.ts';
+export * from './seeded-random.ts';
 export * from './service.ts';
+export * from './timer-wheel.ts';

@@ -10,7 +10,7 @@
  */
 import { sql, type ColumnType, type Kysely, type Migration, type Transaction } from 'kysely';
 import type { Bus } from './bus.ts';
-import { jitteredDelay } from './database-availability.ts';
+import { jitteredDelay } from './backoff.ts';
 import { leaseMigrations } from './lease.ts';
 import type { Logger } from './logger.ts';
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedBus, createIsolatedDatabase, waitFor, type IsolatedBus, type IsolatedDatabase } from '../../../test/support/index.ts';
+import type { BrokerConnection } from '../src/broker-connection.ts';
 import { Bus, busNames, busTopology } from '../src/bus.ts';
 import { createDatabase, listenForNotifications, migrateToLatest, type Database } from '../src/database.ts';
 import { createLogger } from '../src/logger.ts';
@@ -177,8 +178,8 @@ describe('transactional outbox and inbox', () => {
   });
 
   it('reconnects after losing the broker connection and publishes again', async () => {
-    const connection = (bus as unknown as { connection: { connection: { stream: { destroy(error: Error): void } } } }).connection;
-    connection.connection.stream.destroy(new Error('simulated network failure'));
+    const { broker } = bus as unknown as { broker: BrokerConnection };
+    broker.socket?.destroy(new Error('simulated network failure'));
     await waitFor(() => (bus.connected ? undefined : true), { what: 'the bus to notice the lost connection' });
     const afterwards = event();
     await bus.publish({ id: afterwards.id, routingKey: afterwards.type, body: afterwards });

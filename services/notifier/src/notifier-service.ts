@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { DomainEvent } from '@defib/contracts';
-import { createServiceKernel, periodicWorker, type Logger, SecretBox } from '@defib/platform';
+import { type Clock, createServiceKernel, periodicWorker, type Logger, RealClock, SecretBox } from '@defib/platform';
 import type { NotifierConfig } from './config.ts';
 import { createDeliveryLog } from './deliveries.ts';
 import { DELIVERIES_CHANNEL, deliveryRepository } from './delivery.repository.ts';
@@ -33,7 +33,8 @@ export interface NotifierServiceOptions {
   resolve?: HostResolver;
   /** Jitter source; `Math.random` by default. */
   random?: RandomSource;
-  clock?: () => Date;
+  /** The process clock (timestamps of attempts, auto-disable checks); the system clock by default. */
+  clock?: Clock;
   /** Names this process in leases and attempts; host and a random suffix by default. */
   workerId?: string;
   /** Called after an event was taken in (tests, benchmarks). */
@@ -52,7 +53,8 @@ export function createNotifierService(config: NotifierConfig, options: NotifierS
     ...(options.relayOutbox === undefined ? {} : { relayOutbox: options.relayOutbox }),
   });
   const { db } = kernel.database;
-  const clock = options.clock ?? (() => new Date());
+  const processClock = options.clock ?? new RealClock();
+  const clock = () => new Date(processClock.now());
   const secrets = SecretBox.fromBase64(config.secretKey);
   const policy = createNetworkPolicy(config.allowedNetworks);
   const resolve = options.resolve ?? createSystemResolver();

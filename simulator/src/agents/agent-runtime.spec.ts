@@ -1,11 +1,12 @@
-import { AGENT_PROTOCOL_VERSION, encodeAgentConfig, heartbeatRoutingKey, parseAgentReply, parseHeartbeat, replyRoutingKey } from '@defib/contracts';
-import type { AgentReply, Heartbeat } from '@defib/contracts';
+import { AGENT_PROTOCOL_VERSION, encodeAgentConfig, isPingReply, heartbeatRoutingKey, parseAgentReply, parseHeartbeat, replyRoutingKey, signAgentMessage, verifyAgentMessage } from '@defib/contracts';
+import { testAgentKey, testAgentKeyText } from '@defib/contracts/testing';
+import type { Heartbeat, PingReply, ResourceReply } from '@defib/contracts';
 import { createLogger } from '@defib/platform';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import { Cloud } from '../cloud/cloud.ts';
 import { resolveCloudConfig } from '../cloud/cloud-config.ts';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '@defib/platform';
 import { AgentRuntime } from './agent-runtime.ts';
 import { InMemoryAgentNetwork } from './in-memory-agent-network.ts';
 
@@ -29,8 +30,10 @@ function world(seed = 'runtime-spec') {
         : encodeAgentConfig({
             protocol: AGENT_PROTOCOL_VERSION,
             brokerUrl: BROKER,
+            exchange: EXCHANGE,
             deployableId: '11111111-1111-4111-8111-111111111111',
             assemblyId,
+            key: testAgentKeyText(assemblyId),
             assembly: 'db',
             heartbeatIntervalMs: 1_000,
             resources: (options.resources ?? ['mysqld']).map((name) => ({ name, monitorIntervalMs: 2_000 })),
@@ -41,10 +44,11 @@ function world(seed = 'runtime-spec') {
     return { vmId: vm.id, assemblyId };
   };
   const beats = (assemblyId: string): Heartbeat[] => network.bodies(heartbeatRoutingKey(assemblyId)).map(parseHeartbeat);
-  const replies = (assemblyId: string): AgentReply[] => network.bodies(replyRoutingKey(assemblyId)).map(parseAgentReply);
-  const send = (assemblyId: string, fields: Record<string, unknown>) =>
-    network.deliverCommand(BROKER, EXCHANGE, assemblyId, { kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId: crypto.randomUUID(), assemblyId, resource: 'mysqld', action: 'restart', issuedAt: clock.now(), deadlineMs: 60_000, ...fields });
-  return { clock, cloud, network, agents, launch, beats, replies, send };
+  const replies = (assemblyId: string): ResourceReply[] => network.bodies(replyRoutingKey(assemblyId)).map(parseAgentReply).filter((reply): reply is ResourceReply => !isPingReply(reply));
+  const pongs = (assemblyId: string): PingReply[] => network.bodies(replyRoutingKey(assemblyId)).map(parseAgentReply).filter(isPingReply);
+  const send = (assemblyId: string, fields: Record<string, unknown>, key = testAgentKey(assemblyId)) =>
+    network.deliverCommand(BROKER, EXCHANGE, assemblyId, signAgentMessage({ kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId: crypto.randomUUID(), assemblyId, resource: 'mysqld', action: 'restart', issuedAt: clock.now(), deadlineMs: 60_000, ...fields }, key));
+  return { clock, cloud, network, agents, launch, beats, replies, pongs, send };
 }
 
 describe('agent runtime', () => {
@@ -125,6 +129,39 @@ describe('agent runtime', () => {
     const { assemblyId } = launch();
     send(assemblyId, { resource: 'postgres' });
     expect(replies(assemblyId)).toEqual([expect.objectContaining({ ok: false, resource: 'postgres', state: 'unknown', error: expect.stringMatching(/no resource/) as string })]);
+  });
+
+  it('answers a ping at once with its boot, its latest beat and every resource', () => {
+    const { clock, launch, send, pongs, agents } = world();
+    const { vmId, assemblyId } = launch();
+    clock.advance(3_000);
+    const snapshot = agents.snapshot(vmId);
+    send(assemblyId, { action: 'ping', resource: undefined });
+    expect(pongs(assemblyId)).toEqual([
+      expect.objectContaining({ ok: true, bootId: snapshot?.bootId, sequence: snapshot?.sequence, resources: [expect.objectContaining({ name: 'mysqld', state: 'running' })] }),
+    ]);
+  });
+
+  it('signs its heartbeats and replies with the key from its user data', () => {
+    const { clock, launch, send, network } = world();
+    const { assemblyId } = launch();
+    clock.advance(3_000);
+    send(assemblyId, { action: 'ping', resource: undefined });
+    const bodies = network.published.map((message) => message.body);
+    expect(bodies.length).toBeGreaterThan(1);
+    expect(bodies.every((body) => verifyAgentMessage(body, testAgentKey(assemblyId)))).toBe(true);
+    expect(bodies.some((body) => verifyAgentMessage(body, testAgentKey(crypto.randomUUID())))).toBe(false);
+  });
+
+  it("ignores, and counts, a command signed with another assembly's key or not signed at all", () => {
+    const { clock, launch, send, replies, network, agents } = world();
+    const { assemblyId } = launch();
+    clock.advance(3_000);
+    send(assemblyId, { action: 'stop' }, testAgentKey(crypto.randomUUID()));
+    network.deliverCommand(BROKER, EXCHANGE, assemblyId, { kind: 'command', protocol: AGENT_PROTOCOL_VERSION, commandId: crypto.randomUUID(), assemblyId, resource: 'mysqld', action: 'stop', issuedAt: clock.now(), deadlineMs: 60_000 });
+    clock.advance(3_000);
+    expect(replies(assemblyId)).toEqual([]);
+    expect(agents.rejectedCommands).toEqual({ 'bad-mac': 2, malformed: 0 });
   });
 
   it('reconfigures a resource without restarting it', () => {

@@ -8,16 +8,16 @@
 import { decodeAgentConfig, heartbeatRoutingKey } from '@defib/contracts';
 import type { AgentConfig } from '@defib/contracts';
 import type { Logger } from '@defib/platform';
-import type { Clock } from '../clock.ts';
+import type { Clock } from '@defib/platform';
 import type { Cloud } from '../cloud/cloud.ts';
 import { isGuestRunning } from '../cloud/lifecycle.ts';
 import type { CloudEvent, Vm } from '../cloud/vm.ts';
-import type { SeededRandom } from '../random.ts';
+import type { SeededRandom } from '@defib/platform';
 import { Agent, defaultAgentTimings } from './agent.ts';
 import type { AgentTimings, GuestConditions } from './agent.ts';
 import type { AgentControls, AgentSnapshot, ResourceFault } from './agent-controls.ts';
 import type { AgentLink, AgentNetwork } from './agent-network.ts';
-import { TimerWheel } from './timer-wheel.ts';
+import { TimerWheel } from '@defib/platform';
 
 export interface AgentRuntimeOptions {
   clouds: Iterable<Cloud>;
@@ -71,6 +71,7 @@ export class AgentRuntime implements AgentControls {
   readonly #guests = new Map<string, Guest>();
   readonly #unsubscribe: (() => void)[] = [];
   readonly #heartbeats = { published: 0, dropped: 0 };
+  readonly #rejectedCommands = { 'bad-mac': 0, malformed: 0 };
   #closed = false;
 
   constructor(options: AgentRuntimeOptions) {
@@ -144,6 +145,11 @@ export class AgentRuntime implements AgentControls {
 
   get heartbeats(): HeartbeatCounts {
     return { ...this.#heartbeats };
+  }
+
+  /** Commands the agents dropped unread since the runtime was built: a bad or missing MAC, or not a command. */
+  get rejectedCommands(): { readonly 'bad-mac': number; readonly malformed: number } {
+    return { ...this.#rejectedCommands };
   }
 
   /**
@@ -222,6 +228,7 @@ export class AgentRuntime implements AgentControls {
       timings: this.#timings,
       speedFactor: speed,
       conditions: guest.conditions,
+      onRejectedCommand: (reason) => this.#rejectedCommands[reason]++,
       logger: this.#logger,
     });
     guest.agent = agent;

@@ -4,18 +4,18 @@
  * `bootId`, sequence from 1); what outlives a boot (a network partition, lasting resource faults)
  * is the VM's, in {@link GuestConditions}.
  */
-import { AGENT_PROTOCOL_VERSION, parseAgentCommand, replyRoutingKey, heartbeatRoutingKey } from '@defib/contracts';
-import type { AgentCommand, AgentConfig, AgentReply, ResourceState } from '@defib/contracts';
+import { AGENT_PROTOCOL_VERSION, decodeAgentKey, heartbeatRoutingKey, parseAgentCommand, replyRoutingKey, signAgentMessage, verifyAgentMessage } from '@defib/contracts';
+import type { AgentCommand, AgentConfig, AgentKey, PingReply, ResourceReply, ResourceState, Unsigned } from '@defib/contracts';
 import type { Logger } from '@defib/platform';
-import type { Clock, ScheduledTask } from '../clock.ts';
+import type { Clock, ScheduledTask } from '@defib/platform';
 import type { Vm } from '../cloud/vm.ts';
-import type { SeededRandom } from '../random.ts';
+import type { SeededRandom } from '@defib/platform';
 import type { AgentSnapshot, ResourceFault } from './agent-controls.ts';
 import type { AgentLink } from './agent-network.ts';
-import { HeartbeatEncoder } from './heartbeat-encoder.ts';
+import { HeartbeatEncoder, toResourceStatuses } from './heartbeat-encoder.ts';
 import { CRASH_DETAIL, enter, newResource, planCommand, startOutcome } from './resource.ts';
 import type { Outcome, Resource } from './resource.ts';
-import type { TimerWheel, WheelTask } from './timer-wheel.ts';
+import type { TimerWheel, WheelTask } from '@defib/platform';
 
 /** How long agents take to do things, in cloud time (divided by the speed factor, jittered). */
 export interface AgentTimings {
@@ -52,31 +52,38 @@ export interface AgentDependencies {
   /** The speed factor now: agent timings are divided by it. */
   speedFactor: () => number;
   conditions: GuestConditions;
+  /** Told of every command dropped unread: a bad or missing MAC, or not a command at all. */
+  onRejectedCommand?: (reason: 'bad-mac' | 'malformed') => void;
   logger: Logger;
 }
 
 /** Commands remembered per agent for duplicate detection. */
 const REMEMBERED_COMMANDS = 1_000;
 
+/** A command that acts on a resource (every action but `ping`). */
+type ResourceCommand = Exclude<AgentCommand, { action: 'ping' }>;
+
 interface ResourceSlot {
   readonly resource: Resource;
   /** The boot-time start or the pending flap crash. */
   timer: ScheduledTask | undefined;
   /** Commands wait their turn: one at a time per resource, as a service manager does it. */
-  readonly queue: AgentCommand[];
+  readonly queue: ResourceCommand[];
   busy: boolean;
 }
 
 export class Agent {
   readonly bootId: string;
   readonly #deps: AgentDependencies;
+  /** The assembly's key from the agent configuration: signs beats and replies, verifies commands. */
+  readonly #key: AgentKey;
   readonly #encoder: HeartbeatEncoder;
   readonly #heartbeatKey: string;
   readonly #replyKey: string;
   readonly #resources = new Map<string, ResourceSlot>();
   readonly #commandTimers = new Set<ScheduledTask>();
-  /** Command ids seen, with the reply once there is one (re-sent on a duplicate). */
-  readonly #commands = new Map<string, AgentReply | undefined>();
+  /** Command ids seen, with the signed reply once there is one (re-sent on a duplicate). */
+  readonly #commands = new Map<string, Buffer | undefined>();
   #firstBeatAt = 0;
   #nextBeatAt: number | undefined;
   #sequence = 0;
@@ -89,6 +96,7 @@ export class Agent {
   constructor(deps: AgentDependencies) {
     this.#deps = deps;
     this.bootId = deps.random.uuid();
+    this.#key = decodeAgentKey(deps.config.key);
     this.#heartbeatKey = heartbeatRoutingKey(deps.config.assemblyId);
     this.#replyKey = replyRoutingKey(deps.config.assemblyId);
     this.#encoder = new HeartbeatEncoder({
@@ -97,6 +105,7 @@ export class Agent {
       instanceId: deps.vm.id,
       bootId: this.bootId,
       intervalMs: deps.config.heartbeatIntervalMs,
+      key: this.#key,
     });
   }
 
@@ -238,12 +247,23 @@ export class Agent {
     this.#scheduleBeat(next);
   }
 
+  /**
+   * A command arrives. Only one signed with this assembly's key is read (no VM, nor anyone without
+   * the installation secret, can command this agent); a replay is answered with the reply already
+   * given, never run twice, and one past its deadline is refused.
+   */
   #receive(body: Buffer): void {
     if (this.#stopped || this.silent) return;
+    if (!verifyAgentMessage(body, this.#key)) {
+      this.#deps.onRejectedCommand?.('bad-mac');
+      this.#deps.logger.debug({ vmId: this.vmId }, 'agent dropped a command with a bad or missing MAC');
+      return;
+    }
     let command: AgentCommand;
     try {
       command = parseAgentCommand(body);
     } catch (error) {
+      this.#deps.onRejectedCommand?.('malformed');
       this.#deps.logger.warn({ err: error, vmId: this.vmId }, 'agent dropped an invalid command');
       return;
     }
@@ -254,6 +274,10 @@ export class Agent {
       return;
     }
     this.#remember(command.commandId, undefined);
+    if (command.action === 'ping') {
+      this.#pong(command);
+      return;
+    }
     const slot = this.#resources.get(command.resource);
     if (!slot) {
       this.#reply(command, { state: 'unknown', ok: false, error: `no resource named ${command.resource} on this VM` });
@@ -265,6 +289,25 @@ export class Agent {
     }
     slot.queue.push(command);
     if (!slot.busy) this.#runNext(slot);
+  }
+
+  /** Answers a ping at once: this boot, the latest beat slot, every resource's state. */
+  #pong(command: Extract<AgentCommand, { action: 'ping' }>): void {
+    if (this.#expired(command)) return;
+    const reply: Unsigned<PingReply> = {
+      kind: 'reply',
+      protocol: AGENT_PROTOCOL_VERSION,
+      commandId: command.commandId,
+      assemblyId: command.assemblyId,
+      instanceId: this.vmId,
+      ok: true,
+      action: 'ping',
+      bootId: this.bootId,
+      sequence: this.#sequence,
+      resources: toResourceStatuses(this.#resourceList()),
+      completedAt: Math.floor(this.#deps.clock.now()),
+    };
+    this.#send(command.commandId, reply);
   }
 
   #expired(command: AgentCommand): boolean {
@@ -325,10 +368,10 @@ export class Agent {
     if (enter(slot.resource, state, this.#deps.clock.now(), detail)) this.#encoder.setResources(this.#resourceList());
   }
 
-  #reply(command: AgentCommand, outcome: Outcome & { state: ResourceState | 'unchanged' }): void {
+  #reply(command: ResourceCommand, outcome: Outcome & { state: ResourceState | 'unchanged' }): void {
     const slot = this.#resources.get(command.resource);
     const state = outcome.state === 'unchanged' ? (slot?.resource.state ?? 'unknown') : outcome.state;
-    const reply: AgentReply = {
+    const reply: Unsigned<ResourceReply> = {
       kind: 'reply',
       protocol: AGENT_PROTOCOL_VERSION,
       commandId: command.commandId,
@@ -340,16 +383,22 @@ export class Agent {
       ...(outcome.error === undefined ? {} : { error: outcome.error }),
       completedAt: Math.floor(this.#deps.clock.now()),
     };
-    this.#remember(command.commandId, reply);
-    this.#publishReply(reply);
+    this.#send(command.commandId, reply);
   }
 
-  #publishReply(reply: AgentReply): void {
+  /** Signs a reply, keeps it for a repeated command, and publishes it. */
+  #send(commandId: string, reply: Unsigned<ResourceReply> | Unsigned<PingReply>): void {
+    const body = signAgentMessage(reply, this.#key);
+    this.#remember(commandId, body);
+    this.#publishReply(body);
+  }
+
+  #publishReply(body: Buffer): void {
     if (this.#stopped || this.silent) return;
-    this.#deps.link.publish(this.#deps.config.exchange, this.#replyKey, Buffer.from(JSON.stringify(reply)));
+    this.#deps.link.publish(this.#deps.config.exchange, this.#replyKey, body);
   }
 
-  #remember(commandId: string, reply: AgentReply | undefined): void {
+  #remember(commandId: string, reply: Buffer | undefined): void {
     this.#commands.set(commandId, reply);
     if (this.#commands.size > REMEMBERED_COMMANDS) {
       const oldest = this.#commands.keys().next();

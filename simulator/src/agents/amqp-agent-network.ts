@@ -9,20 +9,16 @@
  *   assembly with an agent on the connection (`command.<assemblyId>`), so 10,000 agents make a
  *   handful of queues and 10,000 bindings rather than 10,000 queues.
  *
- * A connection that drops is re-established with backoff; the exchanges are checked (declared
- * when missing) and the bindings made again. Whatever an agent publishes meanwhile is lost, as on
+ * Each pooled connection is a platform {@link BrokerConnection}: one that drops is re-established
+ * with jittered backoff; the exchanges are checked (declared when missing) and the bindings made
+ * again. Whatever an agent publishes meanwhile is lost, as on
  * a real network; so are commands sent to an assembly while its binding is missing.
  */
 import type { Socket } from 'node:net';
 import { commandRoutingKey } from '@defib/contracts';
-import type { Logger } from '@defib/platform';
-import { redactUrl } from '@defib/platform';
-import amqp from 'amqplib';
-import type { Channel, ConsumeMessage, Options } from 'amqplib';
+import type { AmqpConnection, AmqpOptions, Channel, ConsumeMessage, Logger, ReconnectPolicy } from '@defib/platform';
+import { BrokerConnection } from '@defib/platform';
 import type { AgentLink, AgentNetwork } from './agent-network.ts';
-
-/** An amqplib connection (its channel model). */
-export type AmqpConnection = Awaited<ReturnType<typeof amqp.connect>>;
 
 export interface AmqpAgentNetworkOptions {
   logger: Logger;
@@ -35,51 +31,20 @@ export interface AmqpAgentNetworkOptions {
    * delivery latency; with writes coalesced per batch of heartbeats the CPU cost is small.
    */
   noDelay?: boolean;
-  reconnect?: { initialDelayMs: number; maxDelayMs: number };
+  reconnect?: ReconnectPolicy;
   /** Corks each socket around a batch of heartbeats so a batch leaves in few writes. Default true. */
   coalesceWrites?: boolean;
 }
 
 const COMMAND_PREFIX = commandRoutingKey('');
-const PUBLISH_OPTIONS: Options.Publish = { contentType: 'application/json' };
-const CLOSE_TIMEOUT_MS = 5_000;
+const PUBLISH_OPTIONS: AmqpOptions.Publish = { contentType: 'application/json' };
+/** Room for a whole batch of heartbeats in a corked socket (16 KiB would block amqplib mid-batch). */
 const SOCKET_BUFFER_BYTES = 1 << 20;
-
-/** AMQP heartbeats notice a dead broker in seconds rather than at the next TCP timeout. */
-function withHeartbeat(url: string): string {
-  const parsed = new URL(url);
-  if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', '10');
-  return parsed.toString();
-}
-
-async function within(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
-
-/**
- * Opens an AMQP connection the way the agents do (AMQP heartbeats on, Nagle off unless asked).
- * Exported for tools that must talk to the broker as the agents do, such as the heartbeat bench.
- */
-export function connectAgentBroker(url: string, options: { connectionName: string; noDelay?: boolean }): Promise<AmqpConnection> {
-  return amqp.connect(withHeartbeat(url), {
-    clientProperties: { connection_name: options.connectionName },
-    noDelay: options.noDelay ?? true,
-    // Room for a whole batch of heartbeats in a corked socket (16 KiB would block amqplib mid-batch).
-    writableHighWaterMark: SOCKET_BUFFER_BYTES,
-  });
-}
-
-/** The socket under an amqplib connection, to cork it around a batch of publishes. */
-function socketOf(connection: AmqpConnection): Socket | undefined {
-  const stream = (connection as unknown as { connection?: { stream?: Partial<Socket> } }).connection?.stream;
-  return typeof stream?.cork === 'function' && typeof stream.uncork === 'function' ? (stream as Socket) : undefined;
-}
+const DEFAULT_RECONNECT: ReconnectPolicy = { initialDelayMs: 200, maxDelayMs: 10_000 };
 
 export class AmqpAgentNetwork implements AgentNetwork {
   readonly #options: AmqpAgentNetworkOptions;
-  readonly #pools = new Map<string, { connections: BrokerConnection[]; next: number }>();
+  readonly #pools = new Map<string, { connections: PooledConnection[]; next: number }>();
   #closed = false;
 
   constructor(options: AmqpAgentNetworkOptions) {
@@ -100,7 +65,7 @@ export class AmqpAgentNetwork implements AgentNetwork {
     let connection = pool.connections[index];
     if (!connection) {
       const poolNumber = this.#pools.size;
-      connection = new BrokerConnection(brokerUrl, { ...this.#options, connectionName: `${this.#options.connectionName ?? 'defib-simulator-agents'}-${poolNumber}.${index + 1}` });
+      connection = new PooledConnection(brokerUrl, { ...this.#options, connectionName: `${this.#options.connectionName ?? 'defib-simulator-agents'}-${poolNumber}.${index + 1}` });
       pool.connections[index] = connection;
     }
     return connection;
@@ -138,9 +103,8 @@ export class AmqpAgentNetwork implements AgentNetwork {
 }
 
 /** One pooled connection: the link of every agent assigned to it. */
-class BrokerConnection implements AgentLink {
-  readonly #url: string;
-  readonly #options: AmqpAgentNetworkOptions & { connectionName: string };
+class PooledConnection implements AgentLink {
+  readonly #broker: BrokerConnection;
   readonly #logger: Logger;
   /** Command listeners by `exchange \0 assemblyId`. */
   readonly #listeners = new Map<string, Set<(body: Buffer) => void>>();
@@ -153,20 +117,23 @@ class BrokerConnection implements AgentLink {
   #publisher: Channel | undefined;
   #commands: Channel | undefined;
   #queue: string | undefined;
-  #socket: Socket | undefined;
-  #corked = false;
+  /** The socket corked for the current batch. */
+  #corked: Socket | undefined;
   #congested = false;
-  #blocked = false;
-  #closing = false;
-  #attempt = 0;
-  #established = 0;
-  #reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(url: string, options: AmqpAgentNetworkOptions & { connectionName: string }) {
-    this.#url = url;
-    this.#options = options;
     this.#logger = options.logger.child({ component: 'agent-network', connection: options.connectionName });
-    this.#connect();
+    this.#broker = new BrokerConnection({
+      url,
+      connectionName: options.connectionName,
+      logger: this.#logger,
+      noDelay: options.noDelay ?? true,
+      writableHighWaterMark: SOCKET_BUFFER_BYTES,
+      reconnect: options.reconnect ?? DEFAULT_RECONNECT,
+      onConnected: (connection) => this.#setUp(connection),
+      onLost: () => this.#forget(),
+    });
+    this.#broker.connectInBackground();
   }
 
   get connected(): boolean {
@@ -175,12 +142,12 @@ class BrokerConnection implements AgentLink {
 
   /** How many times this connection was established (1 plus the reconnections). */
   get established(): number {
-    return this.#established;
+    return this.#broker.established;
   }
 
   publish(exchange: string, routingKey: string, body: Buffer): boolean {
     const channel = this.#publisher;
-    if (channel === undefined || this.#congested || this.#blocked) return false;
+    if (channel === undefined || this.#congested || this.#broker.blocked) return false;
     if (!this.#ready.has(exchange)) {
       this.#use(exchange);
       return false;
@@ -218,27 +185,24 @@ class BrokerConnection implements AgentLink {
   }
 
   cork(): void {
-    if (this.#socket === undefined || this.#corked) return;
-    this.#socket.cork();
-    this.#corked = true;
+    if (this.#corked !== undefined || this.#publisher === undefined) return;
+    this.#corked = this.#broker.socket;
+    this.#corked?.cork();
   }
 
   uncork(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
+    const socket = this.#corked;
+    if (socket === undefined) return;
+    this.#corked = undefined;
     // amqplib hands frames to the socket from a setImmediate queued after this one (from the
     // channel buffer's 'readable' tick): uncork on the turn after, once it has written them. Were
     // the order ever different, frames would merely leave uncoalesced, never stay stuck.
-    const socket = this.#socket;
-    setImmediate(() => setImmediate(() => socket?.uncork()));
+    setImmediate(() => setImmediate(() => socket.uncork()));
   }
 
   async close(): Promise<void> {
-    this.#closing = true;
-    clearTimeout(this.#reconnectTimer);
-    const connection = this.#connection;
+    await this.#broker.close();
     this.#forget();
-    if (connection !== undefined) await within(connection.close(), CLOSE_TIMEOUT_MS);
   }
 
   #use(exchange: string): void {
@@ -283,7 +247,7 @@ class BrokerConnection implements AgentLink {
     const routingKey = commandRoutingKey(assemblyId);
     const done = bind ? channel.bindQueue(queue, exchange, routingKey) : channel.unbindQueue(queue, exchange, routingKey);
     done.catch((error: unknown) => {
-      if (!this.#closing && this.#commands === channel) this.#logger.warn({ err: error, exchange, routingKey }, bind ? 'could not bind commands' : 'could not unbind commands');
+      if (!this.#broker.closing && this.#commands === channel) this.#logger.warn({ err: error, exchange, routingKey }, bind ? 'could not bind commands' : 'could not unbind commands');
     });
   }
 
@@ -302,61 +266,24 @@ class BrokerConnection implements AgentLink {
     }
   }
 
-  #connect(): void {
-    this.#establish().catch((error: unknown) => {
-      if (this.#closing) return;
-      this.#logger.warn({ err: error, broker: redactUrl(this.#url), attempt: this.#attempt }, 'agent connection to the broker failed');
-      this.#scheduleReconnect();
-    });
-  }
-
-  async #establish(): Promise<void> {
-    const connection = await connectAgentBroker(this.#url, { connectionName: this.#options.connectionName, ...(this.#options.noDelay === undefined ? {} : { noDelay: this.#options.noDelay }) });
-    if (this.#closing) {
-      await within(connection.close(), CLOSE_TIMEOUT_MS);
-      return;
-    }
-    try {
-      connection.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'agent connection error'));
-      connection.on('close', () => this.#lost(connection));
-      connection.on('blocked', () => {
-        this.#blocked = true;
+  /** On each new connection: a publishing channel, a command queue, the exchanges checked and bound. */
+  async #setUp(connection: AmqpConnection): Promise<void> {
+    const publisher = await connection.createChannel();
+    const commands = await connection.createChannel();
+    for (const channel of [publisher, commands]) {
+      channel.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'agent channel error'));
+      // A channel the broker closed (an exchange deleted under us, say): start over on a new connection.
+      channel.on('close', () => {
+        if (this.#connection === connection) connection.close().catch(() => undefined);
       });
-      connection.on('unblocked', () => {
-        this.#blocked = false;
-      });
-      const publisher = await connection.createChannel();
-      const commands = await connection.createChannel();
-      for (const channel of [publisher, commands]) {
-        channel.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'agent channel error'));
-        // A channel the broker closed (an exchange deleted under us, say): start over on a new connection.
-        channel.on('close', () => {
-          if (this.#connection === connection && !this.#closing) connection.close().catch(() => undefined);
-        });
-      }
-      const { queue } = await commands.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
-      await commands.consume(queue, (message) => this.#deliver(message), { noAck: true });
-      this.#connection = connection;
-      this.#publisher = publisher;
-      this.#commands = commands;
-      this.#queue = queue;
-      this.#socket = socketOf(connection);
-      this.#attempt = 0;
-      this.#established++;
-      this.#logger.info({ broker: redactUrl(this.#url) }, 'agent connection up');
-      for (const exchange of this.#exchanges) void this.#check(exchange, connection);
-    } catch (error) {
-      await within(connection.close(), CLOSE_TIMEOUT_MS);
-      throw error;
     }
-  }
-
-  #lost(connection: AmqpConnection): void {
-    if (this.#connection !== connection) return;
-    this.#forget();
-    if (this.#closing) return;
-    this.#logger.warn({ broker: redactUrl(this.#url) }, 'agent connection lost; reconnecting');
-    this.#scheduleReconnect();
+    const { queue } = await commands.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await commands.consume(queue, (message) => this.#deliver(message), { noAck: true });
+    this.#connection = connection;
+    this.#publisher = publisher;
+    this.#commands = commands;
+    this.#queue = queue;
+    for (const exchange of this.#exchanges) void this.#check(exchange, connection);
   }
 
   #forget(): void {
@@ -364,24 +291,8 @@ class BrokerConnection implements AgentLink {
     this.#publisher = undefined;
     this.#commands = undefined;
     this.#queue = undefined;
-    this.#socket = undefined;
-    this.#corked = false;
+    this.#corked = undefined;
     this.#congested = false;
-    this.#blocked = false;
     this.#ready.clear();
-  }
-
-  #scheduleReconnect(): void {
-    if (this.#closing || this.#reconnectTimer !== undefined) return;
-    const { initialDelayMs, maxDelayMs } = this.#options.reconnect ?? { initialDelayMs: 200, maxDelayMs: 10_000 };
-    const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** this.#attempt);
-    this.#attempt += 1;
-    // Spread the pool's reconnections so they do not hit a recovering broker together.
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      this.#connect();
-    }, delay);
-    this.#reconnectTimer.unref();
   }
 }

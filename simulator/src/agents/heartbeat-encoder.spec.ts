@@ -1,9 +1,11 @@
-import { parseHeartbeat } from '@defib/contracts';
+import { deriveAgentKey, parseHeartbeat, verifyAgentMessage } from '@defib/contracts';
 import { describe, expect, it } from 'vitest';
 import { HeartbeatEncoder } from './heartbeat-encoder.ts';
 import { CRASH_DETAIL, enter, newResource } from './resource.ts';
 
-const identity = { assemblyId: '00000000-0000-4000-8000-000000000001', deployableId: '00000000-0000-4000-8000-000000000002', instanceId: 'i-0123456789abcdef0', bootId: 'boot-1', intervalMs: 1_000 };
+const assemblyId = '00000000-0000-4000-8000-000000000001';
+const key = deriveAgentKey(Buffer.alloc(32, 3), assemblyId);
+const identity = { assemblyId, deployableId: '00000000-0000-4000-8000-000000000002', instanceId: 'i-0123456789abcdef0', bootId: 'boot-1', intervalMs: 1_000, key };
 
 describe('heartbeat encoder', () => {
   it('writes heartbeats the protocol accepts, with the latest addresses and resource states', () => {
@@ -14,10 +16,14 @@ describe('heartbeat encoder', () => {
       { network: 'private', address: '2001:db8::5', kind: 'floating', mac: 'fa:16:3e:00:00:01' },
     ]);
     encoder.setResources([mysqld]);
-    expect(parseHeartbeat(encoder.encode(1, 2_000.9))).toEqual({
+    const body = encoder.encode(1, 2_000.9);
+    expect(verifyAgentMessage(body, key)).toBe(true);
+    const { key: _, ...fields } = identity;
+    expect(parseHeartbeat(body)).toEqual({
       kind: 'heartbeat',
       protocol: 1,
-      ...identity,
+      ...fields,
+      mac: expect.stringMatching(/^[\w-]{43}$/) as unknown,
       sequence: 1,
       sentAt: 2_000,
       addresses: [

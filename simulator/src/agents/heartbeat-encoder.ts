@@ -1,12 +1,12 @@
 /**
  * Heartbeat bodies for the hot path. A beat differs from the previous one only in its sequence and
  * sent time, so the encoder keeps the JSON of everything else and rebuilds it only when the
- * addresses or a resource's state change: one string concatenation and one Buffer per beat, no
- * JSON.stringify, no schema validation (tests validate every body with `parseHeartbeat`).
+ * addresses or a resource's state change: one string concatenation, one HMAC and one Buffer per
+ * beat, no JSON.stringify, no schema validation (tests validate every body with `parseHeartbeat`).
  */
 import { isIP } from 'node:net';
-import { AGENT_PROTOCOL_VERSION } from '@defib/contracts';
-import type { Address, ResourceStatus } from '@defib/contracts';
+import { AGENT_PROTOCOL_VERSION, signAgentJson } from '@defib/contracts';
+import type { Address, AgentKey, ResourceStatus } from '@defib/contracts';
 import type { VmAddress } from '../cloud/vm.ts';
 import type { Resource } from './resource.ts';
 
@@ -17,6 +17,8 @@ export interface HeartbeatIdentity {
   instanceId: string;
   bootId: string;
   intervalMs: number;
+  /** The assembly's key, from the agent configuration: every beat is signed with it. */
+  key: AgentKey;
 }
 
 /** A VM's addresses as the agent protocol shows them. */
@@ -34,11 +36,13 @@ export function toResourceStatuses(resources: readonly Resource[]): ResourceStat
 
 export class HeartbeatEncoder {
   readonly #head: string;
+  readonly #key: AgentKey;
   #addresses = '[]';
   #resources = '[]';
   #body: string | undefined;
 
   constructor(identity: HeartbeatIdentity) {
+    this.#key = identity.key;
     this.#head =
       `{"kind":"heartbeat","protocol":${AGENT_PROTOCOL_VERSION},"assemblyId":${JSON.stringify(identity.assemblyId)},` +
       `"deployableId":${JSON.stringify(identity.deployableId)},"instanceId":${JSON.stringify(identity.instanceId)},` +
@@ -55,9 +59,9 @@ export class HeartbeatEncoder {
     this.#body = undefined;
   }
 
-  /** The heartbeat body, as UTF-8 JSON. `sentAt` is rounded down to whole milliseconds, as the protocol wants. */
+  /** The signed heartbeat body, as UTF-8 JSON. `sentAt` is rounded down to whole milliseconds, as the protocol wants. */
   encode(sequence: number, sentAt: number): Buffer {
     this.#body ??= `${this.#head}${this.#addresses},"resources":${this.#resources},"sequence":`;
-    return Buffer.from(`${this.#body}${sequence},"sentAt":${Math.floor(sentAt)}}`);
+    return signAgentJson(`${this.#body}${sequence},"sentAt":${Math.floor(sentAt)}}`, this.#key);
   }
 }

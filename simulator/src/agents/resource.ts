@@ -49,7 +49,7 @@ export function startOutcome(fault: ResourceFault | undefined): Outcome & { stat
 }
 
 /** What `action` does to a resource in `state` with an optional lasting fault. */
-export function planCommand(action: AgentAction, state: ResourceState, fault: ResourceFault | undefined): CommandPlan {
+export function planCommand(action: Exclude<AgentAction, 'ping'>, state: ResourceState, fault: ResourceFault | undefined): CommandPlan {
   switch (action) {
     case 'restart':
       return { kind: 'run', during: 'starting', outcome: startOutcome(fault) };

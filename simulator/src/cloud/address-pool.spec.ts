@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '@defib/platform';
 import { AddressPool, AddressPoolExhaustedError } from './address-pool.ts';
 
 describe('address pool', () => {

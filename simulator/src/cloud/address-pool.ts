@@ -3,7 +3,7 @@
  * reproducible but addresses do not look sequential, which would hide clients' assumptions) and
  * never include the network address, the gateway (.1) or the broadcast address.
  */
-import type { SeededRandom } from '../random.ts';
+import type { SeededRandom } from '@defib/platform';
 
 /** Raised when a pool has no free address left. */
 export class AddressPoolExhaustedError extends Error {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.ts';
-import { SeededRandom } from '../random.ts';
+import { ManualClock } from '@defib/platform/testing';
+import { SeededRandom } from '@defib/platform';
 import { Cloud } from './cloud.ts';
 import { resolveCloudConfig } from './cloud-config.ts';
 import type { CloudConfigInput } from './cloud-config.ts';

@@ -4,8 +4,8 @@
  * the provider-specific rules come in as a LifecycleGuard, so both providers share one core.
  */
 import { createHash } from 'node:crypto';
-import type { Clock, ScheduledTask } from '../clock.ts';
-import type { SeededRandom } from '../random.ts';
+import type { Clock, ScheduledTask } from '@defib/platform';
+import type { SeededRandom } from '@defib/platform';
 import { AddressPool, AddressPoolExhaustedError } from './address-pool.ts';
 import type { CloudConfig, FlavorConfig, LifecycleTimings, NetworkConfig, Provider } from './cloud-config.ts';
 import { CloudError } from './cloud-error.ts';

@@ -1,5 +1,5 @@
 /** A token bucket on the injected clock, used to throttle a cloud's API like a real provider. */
-import type { Clock } from '../clock.ts';
+import type { Clock } from '@defib/platform';
 import type { RateLimitConfig } from './cloud-config.ts';
 
 /** The outcome of asking the bucket for one call: allowed, or refused with a suggested wait. */

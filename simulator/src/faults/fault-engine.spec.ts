@@ -1,12 +1,13 @@
 import { encodeAgentConfig } from '@defib/contracts';
+import { testAgentKeyText } from '@defib/contracts/testing';
 import { describe, expect, it } from 'vitest';
 import type { AgentControls, AgentSnapshot, ResourceFault } from '../agents/agent-controls.ts';
-import { ManualClock } from '../clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import { Cloud } from '../cloud/cloud.ts';
 import { resolveCloudConfig } from '../cloud/cloud-config.ts';
 import type { CloudConfigInput } from '../cloud/cloud-config.ts';
 import { novaState } from '../cloud/nova-state.ts';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '@defib/platform';
 import { AssemblyIndex } from '../timeline/assembly-index.ts';
 import { Timeline } from '../timeline/timeline.ts';
 import { FaultEngine } from './fault-engine.ts';
@@ -95,7 +96,7 @@ function world(options: { seed?: string; speedFactor?: number; clouds?: CloudCon
   const launch = (name: string, request: { name?: string; zone?: string; tags?: { key: string; value: string }[]; agent?: boolean } = {}): string => {
     const target = cloud(name);
     const userData = request.agent
-      ? encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://localhost', deployableId: ASSEMBLY_ID, assemblyId: ASSEMBLY_ID, assembly: 'db', heartbeatIntervalMs: 1_000, resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }] })
+      ? encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://localhost', exchange: 'defib.agents', deployableId: ASSEMBLY_ID, assemblyId: ASSEMBLY_ID, key: testAgentKeyText(ASSEMBLY_ID), assembly: 'db', heartbeatIntervalMs: 1_000, resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }] })
       : null;
     const [vm] = target.create({ name: request.name ?? 'vm', imageId: target.images[0]?.id ?? '', flavorId: target.flavors[0]?.id ?? '', zone: request.zone, tags: request.tags, userData });
     if (!vm) throw new Error('no VM');

@@ -11,11 +11,11 @@
  */
 import { formatDuration } from '@defib/contracts';
 import type { AgentControls } from '../agents/agent-controls.ts';
-import type { Clock, ScheduledTask } from '../clock.ts';
+import type { Clock, ScheduledTask } from '@defib/platform';
 import type { ApiRejection, BootPlan, Cloud } from '../cloud/cloud.ts';
 import { RateLimiter } from '../cloud/rate-limiter.ts';
 import type { Vm } from '../cloud/vm.ts';
-import type { SeededRandom } from '../random.ts';
+import type { SeededRandom } from '@defib/platform';
 import type { AssemblyIndex } from '../timeline/assembly-index.ts';
 import type { AffectedVm, FaultSource, HealCause, TimePoint, Timeline } from '../timeline/timeline.ts';
 import { instantFaultKinds, isApiFault, lastingOnNewVmKinds } from './fault-spec.ts';

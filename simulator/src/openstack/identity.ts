@@ -3,8 +3,8 @@
  * injected clock. Ids derive from the seed; token strings come from their own stream so issuing
  * tokens never shifts anything else.
  */
-import type { Clock } from '../clock.ts';
-import type { SeededRandom } from '../random.ts';
+import type { Clock } from '@defib/platform';
+import type { SeededRandom } from '@defib/platform';
 
 /** A user as configured. */
 export interface UserConfig {

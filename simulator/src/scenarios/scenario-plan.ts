@@ -4,7 +4,7 @@
  */
 import { formatDuration } from '@defib/contracts';
 import type { FaultSpec } from '../faults/fault-spec.ts';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '@defib/platform';
 import type { Scenario, ScheduledFault } from './scenario-schema.ts';
 
 /** One fault due at one time. */

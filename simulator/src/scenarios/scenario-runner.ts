@@ -3,12 +3,12 @@
  * VMs, and injects its faults when their (speed-scaled) time comes. Everything is on the
  * injected clock, so a scenario replays identically under a ManualClock.
  */
-import { encodeAgentConfig } from '@defib/contracts';
-import type { Clock, ScheduledTask } from '../clock.ts';
+import { AGENT_KEY_BYTES, deriveAgentKey, encodeAgentConfig, encodeAgentKey } from '@defib/contracts';
+import type { Clock, ScheduledTask } from '@defib/platform';
 import type { Cloud } from '../cloud/cloud.ts';
 import type { FaultEngine } from '../faults/fault-engine.ts';
 import { UnknownTargetError } from '../faults/fault-target.ts';
-import { SeededRandom } from '../random.ts';
+import { busNames, SeededRandom } from '@defib/platform';
 import type { TimePoint, Timeline } from '../timeline/timeline.ts';
 import { ScenarioError, scenarioIssue } from './scenario-loader.ts';
 import type { Locate, ScenarioIssue } from './scenario-loader.ts';
@@ -70,6 +70,8 @@ interface Run {
 }
 
 const DEFAULT_BROKER_URL = 'amqp://localhost:5672';
+/** A scenario's agents talk over the default installation's agent exchange (`BUS_PREFIX` defib). */
+const DEFAULT_AGENT_EXCHANGE = busNames('defib').agentsExchange;
 
 export class ScenarioRunner {
   readonly #deps: ScenarioRunnerDependencies;
@@ -198,14 +200,22 @@ export class ScenarioRunner {
   }
 }
 
-/** User data for a scenario VM's agent; ids derive from the seed, so reruns give the same ids. */
+/**
+ * User data for a scenario VM's agent; ids derive from the seed, so reruns give the same ids, and
+ * so does the agent secret its key derives from (a scenario stands in for recovery launching VMs;
+ * its agents sign, but with a key only the scenario knows).
+ */
 function agentUserData(seed: string | number, agent: NonNullable<ScenarioVm['agent']>): string {
   const ids = new SeededRandom(seed).fork('scenario-agents');
+  const assemblyId = ids.fork(`assembly:${agent.deployable}/${agent.assembly}`).uuid();
+  const secret = Buffer.from(ids.fork('agent-secret').hex(2 * AGENT_KEY_BYTES), 'hex');
   return encodeAgentConfig({
     protocol: 1,
     brokerUrl: agent.brokerUrl ?? DEFAULT_BROKER_URL,
+    exchange: DEFAULT_AGENT_EXCHANGE,
     deployableId: ids.fork(`deployable:${agent.deployable}`).uuid(),
-    assemblyId: ids.fork(`assembly:${agent.deployable}/${agent.assembly}`).uuid(),
+    assemblyId,
+    key: encodeAgentKey(deriveAgentKey(secret, assemblyId)),
     assembly: agent.assembly,
     heartbeatIntervalMs: agent.heartbeatInterval,
     resources: agent.resources.map((resource) => ({

@@ -1,9 +1,10 @@
 import { encodeAgentConfig } from '@defib/contracts';
+import { testAgentKeyText } from '@defib/contracts/testing';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.ts';
+import { ManualClock } from '@defib/platform/testing';
 import { Cloud } from '../cloud/cloud.ts';
 import { resolveCloudConfig } from '../cloud/cloud-config.ts';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '@defib/platform';
 import { AssemblyIndex } from './assembly-index.ts';
 import { Timeline, overlapsOf } from './timeline.ts';
 import type { RunningInterval } from './timeline.ts';
@@ -17,7 +18,7 @@ function setUp(speedFactor = 1) {
   const timeline = new Timeline({ clock, speedFactor: () => speedFactor, assemblies: new AssemblyIndex() });
   timeline.observe(cloud);
   const launch = (assemblyId: string | null = DB): string => {
-    const userData = assemblyId === null ? null : encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://localhost', deployableId: DB, assemblyId, assembly: 'db', heartbeatIntervalMs: 1_000, resources: [] });
+    const userData = assemblyId === null ? null : encodeAgentConfig({ protocol: 1, brokerUrl: 'amqp://localhost', exchange: 'defib.agents', deployableId: DB, assemblyId, key: testAgentKeyText(assemblyId), assembly: 'db', heartbeatIntervalMs: 1_000, resources: [] });
     return cloud.create({ name: 'db', imageId: cloud.images[0]?.id ?? '', flavorId: '1', userData })[0]?.id ?? '';
   };
   return { clock, cloud, timeline, launch };

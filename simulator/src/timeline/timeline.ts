@@ -5,7 +5,7 @@
  * instances was running — enough for a drill to score detection and recovery, and to prove that
  * two instances of one assembly never ran at once (`overlaps`).
  */
-import type { Clock } from '../clock.ts';
+import type { Clock } from '@defib/platform';
 import type { Cloud } from '../cloud/cloud.ts';
 import { ec2State } from '../cloud/ec2-state.ts';
 import type { LifecycleState, Phase } from '../cloud/lifecycle.ts';

@@ -1,5 +1,9 @@
 /** Starts a simulator on 127.0.0.1:0 with a manual clock for API tests; always stop it. */
-import { ManualClock } from '../../src/clock.ts';
+import { randomUUID } from 'node:crypto';
+import { AGENT_PROTOCOL_VERSION, encodeAgentConfig } from '@defib/contracts';
+import { testAgentKeyText } from '@defib/contracts/testing';
+import { ManualClock } from '@defib/platform/testing';
+import { waitFor } from '../../../test/support/index.ts';
 import { createSimulator } from '../../src/simulator.ts';
 import type { Simulator, SimulatorOptions } from '../../src/simulator.ts';
 
@@ -44,4 +48,34 @@ export async function adminToken(url: string): Promise<string> {
   const token = response.headers.get('X-Subject-Token');
   if (response.status !== 201 || !token) throw new Error(`authentication failed: ${response.status}`);
   return token;
+}
+
+/**
+ * Advances simulated time a beat (a second) at a time until `done` has a value, giving the broker
+ * a moment between beats: for tests where agents talk over a real RabbitMQ.
+ */
+export function beatUntil<T>(clock: ManualClock, done: () => T | undefined, what: string): Promise<T> {
+  return waitFor(
+    () => {
+      const value = done();
+      if (value === undefined) clock.advance(1_000);
+      return value;
+    },
+    { what, intervalMs: 25, timeoutMs: 15_000 },
+  );
+}
+
+/** User data for a VM of assembly `db` whose agent beats every second, signing with its test key. */
+export function agentUserData(options: { brokerUrl: string; exchange: string; assemblyId: string; resources?: readonly string[]; monitorIntervalMs?: number }): string {
+  return encodeAgentConfig({
+    protocol: AGENT_PROTOCOL_VERSION,
+    brokerUrl: options.brokerUrl,
+    exchange: options.exchange,
+    deployableId: randomUUID(),
+    assemblyId: options.assemblyId,
+    key: testAgentKeyText(options.assemblyId),
+    assembly: 'db',
+    heartbeatIntervalMs: 1_000,
+    resources: (options.resources ?? ['mysqld']).map((name) => ({ name, monitorIntervalMs: options.monitorIntervalMs ?? 1_000 })),
+  });
 }

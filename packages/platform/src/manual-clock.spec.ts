@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from './clock.ts';
+import { ManualClock } from './manual-clock.ts';
 
 describe('manual clock', () => {
   it('runs tasks in due order when time advances past them, ties in scheduling order', () => {

@@ -5,7 +5,7 @@
  * earliest non-empty bucket. A tick's tasks run together, so their side effects (socket writes)
  * batch naturally, and a task is never run early: lateness from rounding is below one tick.
  */
-import type { Clock, ScheduledTask } from '../clock.ts';
+import type { Clock, ScheduledTask } from './clock.ts';
 
 /**
  * Something the wheel runs. Periodic callers pass the same object every time and reschedule it

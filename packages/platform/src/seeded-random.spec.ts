@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from './random.ts';
+import { SeededRandom } from './seeded-random.ts';
 
 describe('seeded random', () => {
   it('repeats the same stream for the same seed and differs for another', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.ts';
+import { ManualClock } from './manual-clock.ts';
 import { TimerWheel } from './timer-wheel.ts';
 import type { WheelTask } from './timer-wheel.ts';
 

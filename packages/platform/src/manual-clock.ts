@@ -1,33 +1,5 @@
-/**
- * Time for the simulator. Every delay and timestamp goes through a Clock so that tests can drive
- * time by hand and scenarios can replay identically.
- */
-
-/** A scheduled callback that can still be cancelled. */
-export interface ScheduledTask {
-  cancel(): void;
-}
-
-/** The simulator's only source of time. */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Runs `task` once, `delayMs` from now (negative delays count as zero). */
-  schedule(delayMs: number, task: () => void): ScheduledTask;
-}
-
-/** Wall-clock time on Node timers. Timers are unref'd: only the HTTP server keeps the process alive. */
-export class RealClock implements Clock {
-  now(): number {
-    return Date.now();
-  }
-
-  schedule(delayMs: number, task: () => void): ScheduledTask {
-    const timer = setTimeout(task, Math.max(0, delayMs));
-    timer.unref();
-    return { cancel: () => clearTimeout(timer) };
-  }
-}
+/** Time that moves only when a test (or a scenario) says so. */
+import type { Clock, ScheduledTask } from './clock.ts';
 
 interface PendingTask {
   readonly at: number;
