@@ -27,18 +27,41 @@ export default tseslint.config(
     files: ['scripts/**', 'bench/**', '**/*.spec.ts', '**/test/**'],
     rules: { 'no-console': 'off' },
   },
-  {
-    // A focused test silently drops the rest of its file; vitest's `allowOnly: false` fails the
-    // run, and this fails the lint before the run.
-    files: ['**/*.spec.ts', '**/test/**'],
-    rules: {
-      'no-restricted-syntax': [
-        'error',
-        {
-          selector: "MemberExpression[property.name='only']:matches([object.name=/^(describe|suite|it|test|bench)$/], [object.object.name=/^(describe|suite|it|test|bench)$/])",
-          message: 'A `.only` left in a test skips the rest of the file; remove it before committing.',
-        },
-      ],
-    },
-  },
+  ...boundaries(),
 );
+
+/**
+ * The code base's boundaries, so the next service copies good habits:
+ * - `process.env` is read only by the config loader (`loadConfig` / `processEnvironment`);
+ * - nothing under `services/` or `packages/` imports the simulator (a cloud like any other);
+ * - nothing reaches into another package's `src/` by relative path: packages are imported by
+ *   name (`@defib/platform`), tests and benches included.
+ * A focused test (`.only`) silently drops the rest of its file; vitest's `allowOnly: false` fails
+ * the run, and the lint fails before it. ESLint does not merge `no-restricted-syntax` across
+ * blocks, so each block lists every selector that applies to its files.
+ */
+function boundaries() {
+  const processEnv = {
+    selector: "MemberExpression[object.name='process'][property.name='env']",
+    message: 'Read the environment through the config loader (loadConfig / processEnvironment in @defib/platform), nowhere else.',
+  };
+  const focusedTest = {
+    selector: "MemberExpression[property.name='only']:matches([object.name=/^(describe|suite|it|test|bench)$/], [object.object.name=/^(describe|suite|it|test|bench)$/])",
+    message: 'A `.only` left in a test skips the rest of the file; remove it before committing.',
+  };
+  const otherPackageSource = {
+    regex: '^((\\.\\./)+(packages|services)/[a-z0-9-]+|(\\.\\./){2,}[a-z][a-z0-9-]*|(\\.\\./)+simulator)/src(/|$)',
+    message: "Import another package by its name (@defib/…), not its src/ by relative path.",
+  };
+  const simulator = {
+    regex: '^(@defib/simulator(/|$)|(\\.\\./)+simulator/)',
+    message: 'Services and packages talk to the simulator as to any cloud, over its API; they never import it.',
+  };
+  const configLoader = 'packages/platform/src/config.ts';
+  return [
+    { files: ['**/*.ts'], ignores: [configLoader], rules: { 'no-restricted-syntax': ['error', processEnv] } },
+    { files: ['**/*.spec.ts', '**/test/**/*.ts'], ignores: [configLoader], rules: { 'no-restricted-syntax': ['error', processEnv, focusedTest] } },
+    { files: ['**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [otherPackageSource] }] } },
+    { files: ['services/**/*.ts', 'packages/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [otherPackageSource, simulator] }] } },
+  ];
+}

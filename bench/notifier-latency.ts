@@ -17,8 +17,10 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createDomainEvent } from '@defib/contracts';
-import { Bus, busTopology, createLogger, deleteBusObjects } from '@defib/platform';
-import { createNotifierService, type NotifierConfig } from '../services/notifier/src/index.ts';
+import { createNotifierService, type NotifierConfig } from '@defib/notifier';
+import { Bus, busTopology, createLogger, deleteBusObjects, processEnvironment } from '@defib/platform';
+
+const environment = processEnvironment();
 
 const { values } = parseArgs({
   options: {
@@ -32,8 +34,8 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const burst = Number(values.burst);
 const concurrency = Number(values.concurrency);
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const databaseUrl = environment.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const amqpUrl = environment.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const suffix = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const databaseName = `defib_bench_${suffix}`;
 const prefix = `bench-${suffix}`;

@@ -25,17 +25,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { deriveAgentKey, encodeAgentKey, parseHeartbeat, signAgentJson, verifyAgentMessage } from '@defib/contracts';
 import type { Heartbeat } from '@defib/contracts';
-import { AgentChannel, busNames, busTopology, createLogger, deleteBusObjects, openBrokerConnection } from '@defib/platform';
-import type { AgentLink, AgentNetwork } from '../simulator/src/agents/agent-network.ts';
-import { AmqpAgentNetwork } from '../simulator/src/agents/amqp-agent-network.ts';
-import { HeartbeatEncoder } from '../simulator/src/agents/heartbeat-encoder.ts';
-import { newResource } from '../simulator/src/agents/resource.ts';
-import { createSimulator } from '../simulator/src/simulator.ts';
+import { AgentChannel, busNames, busTopology, createLogger, deleteBusObjects, openBrokerConnection, processEnvironment } from '@defib/platform';
+import { AmqpAgentNetwork, createSimulator, HeartbeatEncoder, newResource, type AgentLink, type AgentNetwork } from '@defib/simulator';
 
 const LOOP_RESOLUTION_MS = 10;
 /** The event-loop histogram records whole sampling periods; what matters is the excess. */
 const beyondSampling = (nanoseconds: number) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
-const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const AMQP_URL = processEnvironment().AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 /** Child → parent and parent → child messages. */
 type ToConsumer = { type: 'start'; intervalMs: number; anchors: [instanceId: string, bootId: string, slot: number, dueAt: number][] } | { type: 'stop' };

@@ -27,6 +27,8 @@ export type { AgentLink, AgentNetwork } from './agents/agent-network.ts';
 export { InMemoryAgentNetwork } from './agents/in-memory-agent-network.ts';
 export type { PublishedMessage } from './agents/in-memory-agent-network.ts';
 export { AmqpAgentNetwork } from './agents/amqp-agent-network.ts';
+export { HeartbeatEncoder } from './agents/heartbeat-encoder.ts';
+export { newResource } from './agents/resource.ts';
 export type { AmqpAgentNetworkOptions } from './agents/amqp-agent-network.ts';
 export { FaultEngine } from './faults/fault-engine.ts';
 export type { FaultState, FaultView } from './faults/fault-engine.ts';

@@ -4,6 +4,7 @@
  * way operators drive a real cloud. Runs when the `openstack` command is installed (`.ci/run`
  * installs it where it can); elsewhere it is skipped and says so.
  */
+import { processEnvironment } from '@defib/platform';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,8 +57,8 @@ describe.skipIf(!available)('the standard openstack client, unmodified', { timeo
     sim = createSimulator({ seed: 'cli', speedFactor: 50 });
     const { url } = await sim.start(0);
     env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
+      PATH: processEnvironment().PATH,
+      HOME: processEnvironment().HOME,
       OS_AUTH_URL: `${url}/identity/v3`,
       OS_USERNAME: 'admin',
       OS_PASSWORD: 'secret',

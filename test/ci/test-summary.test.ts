@@ -3,6 +3,7 @@
  * could hide: the fixture files beside this test are run by vitest with the root config's report
  * and rules, and the line must count each failure and each skipped test.
  */
+import { processEnvironment } from '@defib/platform';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,7 +39,7 @@ describe('the CI summary line', () => {
     beforeAll(async () => {
       await rm(fixtureReport, { force: true });
       const vitest = join(root, 'node_modules/vitest/vitest.mjs');
-      exitCode = await run(process.execPath, [vitest, 'run', '--config', 'test/ci/fixtures/vitest.config.ts'], { cwd: root, env: { PATH: process.env.PATH, HOME: process.env.HOME } }).then(
+      exitCode = await run(process.execPath, [vitest, 'run', '--config', 'test/ci/fixtures/vitest.config.ts'], { cwd: root, env: { PATH: processEnvironment().PATH, HOME: processEnvironment().HOME } }).then(
         () => 0,
         (error: { code: number }) => error.code,
       );

@@ -2,6 +2,7 @@
  * Runs a service's real `main.ts` as a child process, the way an operator runs it, so tests can
  * kill it with SIGKILL at any moment and start it again.
  */
+import { processEnvironment } from '@defib/platform';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -32,7 +33,7 @@ export function serviceEnvironment(database: { url: string }, bus: { url: string
 /** Starts `services/<name>/src/main.ts` with `env` and resolves once it says it is listening. */
 export async function startServiceProcess(name: string, env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [`${root}services/${name}/src/main.ts`], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { PATH: processEnvironment().PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
