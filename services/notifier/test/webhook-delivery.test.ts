@@ -88,6 +88,25 @@ describe('webhook delivery', () => {
     expect(new Set(requestsTo('/flaky').map((request) => request.headers['webhook-id']))).toEqual(new Set([exhausted.id]));
   });
 
+  it('logs each failed attempt at warn with the subscription, event type, status and next attempt, never the secret or the body', async () => {
+    receiver.script('/logged', [answer.status(503)], answer.ok);
+    const subscription = await subscribe('/logged', { eventTypes: ['assembly.failed'] });
+    const event = assemblyFailed();
+    await notifier.publish(event);
+    await deliveryOf(notifier, subscription.id, (found) => found.status === 'delivered', 'the retried delivery');
+    expect((await notifier.request('DELETE', `/v1/subscriptions/${subscription.id}`)).status).toBe(204);
+    const warnings = notifier.logs
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.msg === 'delivery attempt failed; will retry' && line.subscriptionId === subscription.id);
+    expect(warnings).toEqual([
+      expect.objectContaining({ level: 'warn', eventTypes: ['assembly.failed'], statusCode: 503, error: { message: 'HTTP 503' }, nextAttemptInMs: expect.any(Number) as unknown }),
+    ]);
+    const logged = JSON.stringify(warnings);
+    expect(logged).not.toContain(subscription.secret);
+    expect(logged).not.toContain(event.id);
+    expect(logged).not.toContain('the cloud reports ERROR');
+  });
+
   it('honours Retry-After on 429', async () => {
     receiver.script('/throttled', [answer.status(429, { 'retry-after': '1' })]);
     const subscription = await subscribe('/throttled', { eventTypes: ['assembly.failed'] });
