@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createDomainEvent } from '@defib/contracts';
-import { Bus, busTopology, createLogger, deleteBusObjects } from '@defib/platform';
+import { Bus, busTopology, createLogger, deleteBusObjects, processEnvironment } from '@defib/platform';
 import { createNotifierService, type NotifierConfig } from '../services/notifier/src/index.ts';
 
 const { values } = parseArgs({
@@ -32,8 +32,8 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const burst = Number(values.burst);
 const concurrency = Number(values.concurrency);
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const databaseUrl = processEnvironment().DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const amqpUrl = processEnvironment().AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const suffix = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const databaseName = `defib_bench_${suffix}`;
 const prefix = `bench-${suffix}`;

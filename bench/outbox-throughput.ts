@@ -11,14 +11,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { Bus, busTopology, createDatabase, deleteBusObjects, createLogger, enqueueEvents, listenForNotifications, migrateToLatest, OutboxRelay, platformMigrations, type PlatformTables } from '@defib/platform';
+import { Bus, busTopology, createDatabase, deleteBusObjects, createLogger, enqueueEvents, listenForNotifications, migrateToLatest, OutboxRelay, platformMigrations, processEnvironment, type PlatformTables } from '@defib/platform';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '20000' }, batch: { type: 'string', default: '10' }, relays: { type: 'string', default: '1' } } });
 const total = Number(values.events);
 const batchSize = Number(values.batch);
 const relayCount = Number(values.relays);
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const databaseUrl = processEnvironment().DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const amqpUrl = processEnvironment().AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const logger = createLogger({ service: 'bench', level: 'warn' });
 const suffix = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const databaseName = `defib_bench_${suffix}`;

@@ -19,6 +19,7 @@ import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../packages/platform/src/logger.ts';
+import { processEnvironment } from '../packages/platform/src/config.ts';
 import type { AgentLink, AgentNetwork } from '../simulator/src/agents/agent-network.ts';
 import { AmqpAgentNetwork, connectAgentBroker } from '../simulator/src/agents/amqp-agent-network.ts';
 import { createSimulator } from '../simulator/src/simulator.ts';
@@ -26,7 +27,7 @@ import { createSimulator } from '../simulator/src/simulator.ts';
 const LOOP_RESOLUTION_MS = 10;
 /** The event-loop histogram records whole sampling periods; what matters is the excess. */
 const beyondSampling = (nanoseconds: number) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
-const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const AMQP_URL = processEnvironment().AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 /** Child → parent and parent → child messages. */
 type ToConsumer = { type: 'start'; intervalMs: number; anchors: [instanceId: string, bootId: string, slot: number, dueAt: number][] } | { type: 'stop' };

@@ -1,3 +1,4 @@
+import { processEnvironment } from '@defib/platform';
 import type { TestProject } from 'vitest/node';
 import { resolveInfrastructure, type Infrastructure } from './infrastructure.ts';
 import { dropAbandonedDatabases } from './abandoned.ts';
@@ -11,7 +12,7 @@ declare module 'vitest' {
 let infrastructure: Infrastructure | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
-  infrastructure = await resolveInfrastructure(process.env);
+  infrastructure = await resolveInfrastructure(processEnvironment());
   await dropAbandonedDatabases(infrastructure.databaseUrl);
   project.provide('infrastructure', { databaseUrl: infrastructure.databaseUrl, amqpUrl: infrastructure.amqpUrl });
 }
