@@ -3,7 +3,7 @@
  * recording the desired state, and announcing every change through the outbox.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createDomainEvent, resourceIdKey, type DomainEvent, type Manifest } from '@defib/contracts';
+import { createDomainEvent, resourceIdKey, validateManifest, type DomainEvent, type Manifest } from '@defib/contracts';
 import { AppError, enqueueEvents, isUniqueViolation } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
@@ -19,7 +19,10 @@ export interface DeployableView {
   cloud: string;
   version: number;
   desiredState: 'running' | 'stopped';
+  /** The manifest as the user wrote it. */
   manifest: unknown;
+  /** The manifest as Defib acts on it: every default filled in. */
+  effectiveManifest: Manifest;
   assemblies: { id: string; name: string; resources: { id: string; name: string }[] }[];
   createdAt: string;
   updatedAt: string;
@@ -43,6 +46,13 @@ export function manifestDigest(manifest: Manifest): string {
   return createHash('sha256').update(canonicalJson(manifest)).digest('hex');
 }
 
+/** A stored manifest with its defaults; it was valid when stored, so it still is. */
+function effectiveManifest(written: unknown): Manifest {
+  const validation = validateManifest(written);
+  if (!validation.ok) throw new Error(`a stored manifest no longer validates: ${validation.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`);
+  return validation.manifest;
+}
+
 function toView(record: DeployableRecord): DeployableView {
   return {
     id: record.id,
@@ -51,6 +61,7 @@ function toView(record: DeployableRecord): DeployableView {
     version: record.version,
     desiredState: record.desired_state,
     manifest: record.manifest,
+    effectiveManifest: effectiveManifest(record.manifest),
     assemblies: record.assemblies
       .map((assembly) => ({
         id: assembly.id,

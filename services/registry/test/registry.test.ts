@@ -84,6 +84,15 @@ describe('registry', () => {
       expect(event.data).toMatchObject({ version: 1, cloud: 'sim-openstack', changed: true });
     });
 
+    it('shows the manifest as written and as Defib acts on it, every default filled in', async () => {
+      const shown = (await (await registry.request('GET', '/v1/deployables/wordpress')).json()) as { manifest: unknown; effectiveManifest: { assemblies: Record<string, unknown>[] } };
+      expect(shown.manifest).toEqual(wordpressManifest());
+      const [, web] = shown.effectiveManifest.assemblies;
+      expect(wordpressManifest().assemblies[1]).not.toHaveProperty('heartbeat');
+      expect(web).toMatchObject({ name: 'web', heartbeat: expect.anything() as unknown, escalation: expect.anything() as unknown });
+      expect((web?.resources as Record<string, unknown>[])[0]).toMatchObject({ name: 'httpd', monitor: expect.anything() as unknown, escalation: expect.anything() as unknown });
+    });
+
     it('treats the same manifest applied again, even as YAML, as no change', async () => {
       const yaml = [
         'apiVersion: defib/v1',
