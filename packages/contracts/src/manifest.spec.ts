@@ -125,6 +125,24 @@ describe('validateManifest', () => {
       mutate(manifest);
       expect(issuesOf(manifest)).toEqual([{ path, message: 'unknown field' }]);
     });
+
+    it('suggests the known field a misspelt one is close to, at its own level', () => {
+      const manifest = wordpressManifest();
+      manifest['escalaton'] = manifest['escalation'];
+      delete manifest['escalation'];
+      const [db, web] = manifest.assemblies;
+      if (db === undefined || web === undefined) throw new Error('fixture changed');
+      db['heartbeat'] = { intervl: '1s', missed: 3 };
+      web['dependOn'] = web['dependsOn'];
+      delete web['dependsOn'];
+      expect(issuesOf(manifest)).toEqual(
+        expect.arrayContaining([
+          { path: 'escalaton', message: 'unknown field; did you mean "escalation"?' },
+          { path: 'assemblies[0].heartbeat.intervl', message: 'unknown field; did you mean "interval"?' },
+          { path: 'assemblies[1].dependOn', message: 'unknown field; did you mean "dependsOn"?' },
+        ]),
+      );
+    });
   });
 
   describe('bad values', () => {
