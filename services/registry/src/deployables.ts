@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
 import { REGISTRY_SCHEMA } from './clouds.ts';
 import { deployableRepository, type DeployableRecord } from './deployable.repository.ts';
-import { forgetDeployable } from './status-projection.ts';
+import { forgetDeployable, remember } from './status-projection.ts';
 import type { RegistryTables } from './tables.ts';
 
 /** A deployable as the API shows it. */
@@ -143,10 +143,11 @@ export function createDeployableCatalogue(db: Kysely<RegistryTables>, parse: (st
       }
       await deployableRepository.syncStructure(trx, id, structureOf(manifest), randomUUID);
       const record = await load(trx, name, false);
-      const events: DomainEvent[] = [appliedEvent(record, true, correlationId)];
+      const events: Extract<DomainEvent, { subject: { deployableId: string } }>[] = [appliedEvent(record, true, correlationId)];
       // A running deployable's new version is handed to recovery to roll out.
       if (record.desired_state === 'running') events.push(startRequestedEvent(record, manifest, correlationId));
       await enqueueEvents(trx, REGISTRY_SCHEMA, events);
+      for (const event of events) await remember(trx, event);
       return { deployable: toView(record), outcome };
     });
   }
@@ -161,6 +162,7 @@ export function createDeployableCatalogue(db: Kysely<RegistryTables>, parse: (st
           ? startRequestedEvent(updated, parse(updated.manifest), correlationId)
           : createDomainEvent('deployable.stop-requested', { subject: subjectOf(updated), data: { version: updated.version }, correlationId });
       await enqueueEvents(trx, REGISTRY_SCHEMA, [event]);
+      await remember(trx, event);
       return { deployable: toView(updated), changed: true };
     });
   }

@@ -20,7 +20,11 @@ async function knows(trx: Trx, deployableId: string): Promise<boolean> {
   return row !== undefined;
 }
 
-async function remember(trx: Trx, event: ScopedEvent): Promise<void> {
+/**
+ * Keeps `event` among the deployable's recent events (the last {@link RECENT_EVENTS_KEPT}). The
+ * registry's own events (applied, start- and stop-requested) are kept in the transaction that emits them.
+ */
+export async function remember(trx: Trx, event: ScopedEvent): Promise<void> {
   const { deployableId, deployable: _name, ...rest } = event.subject;
   await trx
     .insertInto('recent_events')
