@@ -4,6 +4,7 @@ import { AppError, defineRoute, type BodyParser, type Route } from '@defib/platf
 import { z } from 'zod';
 import type { CloudCatalogue } from './clouds.ts';
 import type { DeployableCatalogue } from './deployables.ts';
+import { unactedStartNotice } from './start-request.ts';
 import type { DeployableStatus } from './status-projection.ts';
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -82,9 +83,12 @@ export interface RegistryRouteDependencies {
   clouds: CloudCatalogue;
   deployables: DeployableCatalogue;
   status: (name: string, recentLimit: number) => Promise<DeployableStatus>;
+  /** How long a start request may wait for recovery before the status says nothing has acted on it. */
+  unactedStartAfterMs: number;
+  now: () => Date;
 }
 
-export function registryRoutes({ clouds, deployables, status }: RegistryRouteDependencies): Route[] {
+export function registryRoutes({ clouds, deployables, status, unactedStartAfterMs, now }: RegistryRouteDependencies): Route[] {
   return [
     defineRoute({
       method: 'put',
@@ -227,7 +231,9 @@ export function registryRoutes({ clouds, deployables, status }: RegistryRouteDep
       query: z.strictObject({ events: wholeNumberQuery({ min: 0, max: 50, default: 20 }) }),
       responses: { 200: { description: 'The status' }, 404: problem('No such deployable') },
       async handler({ params, query }) {
-        return { status: 200, body: await status(params.name, query.events) };
+        const current = await status(params.name, query.events);
+        const { updatedAt } = await deployables.get(params.name);
+        return { status: 200, body: { ...current, notice: unactedStartNotice(current, new Date(updatedAt), now(), unactedStartAfterMs) } };
       },
     }),
   ];

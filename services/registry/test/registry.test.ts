@@ -206,6 +206,7 @@ describe('registry', () => {
         assemblies: { name: string; observed: string; instanceId: string | null; addresses: unknown[]; resources: { name: string; observed: string; reason: string | null }[] }[];
         openIncidents: { id: string; step: string | null }[];
         recentEvents: { id: string; type: string }[];
+        notice: string | null;
       };
     }
 
@@ -219,6 +220,11 @@ describe('registry', () => {
       expect(current.deployable).toMatchObject({ desired: 'running', observed: 'stopped' });
       expect(current.assemblies.map((assembly) => assembly.observed)).toEqual(['pending', 'pending']);
       expect(current.recentEvents.map((event) => event.type)).toEqual(['deployable.start-requested', 'deployable.applied']);
+    });
+
+    it('says plainly when nothing has acted on the start request for longer than the configured time', async () => {
+      const notice = await waitFor(async () => (await status()).notice ?? undefined, { what: 'the unacted-start notice', intervalMs: 100 });
+      expect(notice).toMatch(/^the start was requested \d+m?s ago and nothing has acted on it yet: no recovery service has picked up the request/);
     });
 
     it('projects what the monitor and recovery report: instances, addresses, failures and incidents', async () => {
