@@ -17,8 +17,6 @@ export interface SupervisorOptions {
   format: LineFormatter;
   /** How long a part may take to stop after SIGTERM before it is killed. */
   stopTimeoutMs: number;
-  /** Environment added to every part's own (tests: `PORT=0`). */
-  env?: Readonly<Record<string, string>>;
 }
 
 type PartState = 'starting' | 'running' | 'failed' | 'exited' | 'stopped';
@@ -113,11 +111,8 @@ export class Supervisor {
   }
 
   #startPart(part: Part): Promise<{ name: string; started: boolean }> {
-    const child = spawn(process.execPath, [part.entry], {
-      cwd: part.dir,
-      env: { ...process.env, ...this.#options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // Each part inherits the supervisor's environment and reads its settings (and .env) itself.
+    const child = spawn(process.execPath, [part.entry], { cwd: part.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     const entry: RunningPart = { part, child, state: 'starting', startupLines: [], exited: once(child, 'exit').then(() => undefined) };
     this.#running.set(part.name, entry);
     return new Promise((resolve) => {
