@@ -1,6 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { z } from 'zod';
 import {
+  manifestDocument,
   dependentsOf,
   launchOrder,
   manifestSchema,
@@ -321,6 +322,21 @@ describe('parsedManifestSchema', () => {
 
   it('rejects a manifest in input form', () => {
     expect(parsedManifestSchema.safeParse(wordpressManifest()).success).toBe(false);
+  });
+});
+
+describe('manifestDocument', () => {
+  it('writes the manifest as Defib acts on it in the manifest’s own words, every default filled in', () => {
+    const document = manifestDocument(parsed(wordpressManifest()));
+    const [, web] = document.assemblies;
+    expect(document.escalation).toEqual({ maxFailures: 2, window: '30m' });
+    expect(web).toMatchObject({ name: 'web', heartbeat: { interval: expect.any(String) as unknown, missed: expect.any(Number) as unknown } });
+    expect(web?.resources?.[0]).toMatchObject({ name: 'httpd', monitor: { interval: expect.any(String) as unknown, timeout: expect.any(String) as unknown } });
+  });
+
+  it('reads back as the same manifest', () => {
+    const manifest = parsed(wordpressManifest());
+    expect(parsed(manifestDocument(manifest))).toEqual(manifest);
   });
 });
 

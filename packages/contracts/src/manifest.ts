@@ -412,6 +412,37 @@ function withSuggestions(zodIssues: readonly z.core.$ZodIssue[], issues: Contrac
 }
 
 /**
+ * A parsed manifest written back in the manifest's own words (durations as `30m`, not
+ * milliseconds): the manifest as Defib acts on it, every default filled in, in a form the user can
+ * read beside what they wrote and apply again unchanged.
+ */
+export function manifestDocument(manifest: Manifest): ManifestInput {
+  return {
+    apiVersion: manifest.apiVersion,
+    kind: manifest.kind,
+    name: manifest.name,
+    cloud: manifest.cloud,
+    escalation: { maxFailures: manifest.escalation.maxFailures, window: formatDuration(manifest.escalation.windowMs) },
+    assemblies: manifest.assemblies.map((assembly) => ({
+      name: assembly.name,
+      image: assembly.image,
+      flavor: assembly.flavor,
+      dependsOn: assembly.dependsOn,
+      heartbeat: { interval: formatDuration(assembly.heartbeat.intervalMs), missed: assembly.heartbeat.missed },
+      escalation: { maxRecoveries: assembly.escalation.maxRecoveries, window: formatDuration(assembly.escalation.windowMs), ladder: assembly.escalation.ladder },
+      resources: assembly.resources.map((resource) => ({
+        name: resource.name,
+        monitor: { interval: formatDuration(resource.monitor.intervalMs), timeout: formatDuration(resource.monitor.timeoutMs) },
+        escalation: { maxRestarts: resource.escalation.maxRestarts, window: formatDuration(resource.escalation.windowMs) },
+        params: resource.params,
+      })),
+      metadata: assembly.metadata,
+      tags: assembly.tags,
+    })),
+  };
+}
+
+/**
  * The order to launch assemblies in: waves of names, each depending only on assemblies of earlier
  * waves; within a wave, manifest order. Throws on a dependency cycle (a validated manifest has none).
  */

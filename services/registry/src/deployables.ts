@@ -3,7 +3,7 @@
  * recording the desired state, and announcing every change through the outbox.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createDomainEvent, resourceIdKey, validateManifest, type DomainEvent, type Manifest } from '@defib/contracts';
+import { createDomainEvent, manifestDocument, resourceIdKey, validateManifest, type DomainEvent, type Manifest, type ManifestInput } from '@defib/contracts';
 import { AppError, enqueueEvents, isUniqueViolation } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
@@ -21,8 +21,8 @@ export interface DeployableView {
   desiredState: 'running' | 'stopped';
   /** The manifest as the user wrote it. */
   manifest: unknown;
-  /** The manifest as Defib acts on it: every default filled in. */
-  effectiveManifest: Manifest;
+  /** The manifest as Defib acts on it: every default filled in, in the manifest's own words. */
+  effectiveManifest: ManifestInput;
   assemblies: { id: string; name: string; resources: { id: string; name: string }[] }[];
   createdAt: string;
   updatedAt: string;
@@ -47,10 +47,10 @@ export function manifestDigest(manifest: Manifest): string {
 }
 
 /** A stored manifest with its defaults; it was valid when stored, so it still is. */
-function effectiveManifest(written: unknown): Manifest {
+function effectiveManifest(written: unknown): ManifestInput {
   const validation = validateManifest(written);
   if (!validation.ok) throw new Error(`a stored manifest no longer validates: ${validation.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`);
-  return validation.manifest;
+  return manifestDocument(validation.manifest);
 }
 
 function toView(record: DeployableRecord): DeployableView {

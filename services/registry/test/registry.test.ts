@@ -89,7 +89,7 @@ describe('registry', () => {
       expect(shown.manifest).toEqual(wordpressManifest());
       const [, web] = shown.effectiveManifest.assemblies;
       expect(wordpressManifest().assemblies[1]).not.toHaveProperty('heartbeat');
-      expect(web).toMatchObject({ name: 'web', heartbeat: expect.anything() as unknown, escalation: expect.anything() as unknown });
+      expect(web).toMatchObject({ name: 'web', heartbeat: { interval: expect.stringMatching(/^\d+(ms|s|m|h|d)$/) as unknown }, escalation: expect.anything() as unknown });
       expect((web?.resources as Record<string, unknown>[])[0]).toMatchObject({ name: 'httpd', monitor: expect.anything() as unknown, escalation: expect.anything() as unknown });
     });
 
