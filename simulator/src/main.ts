@@ -37,7 +37,10 @@ runService(() => {
         logger.info({ url, seed: world.seed, speedFactor: world.speedFactor, controlApi: isControlApiGuarded(config.auth) ? 'guarded by tokens' : 'open' }, 'simulator started');
         if (loaded) logger.info({ scenario: simulator.scenarios.run(loaded.scenario, loaded.locate).name }, 'scenario started');
       },
-      stop: () => simulator.stop(),
+      async stop() {
+        await simulator.stop();
+        logger.info('stopped');
+      },
     },
   };
 });

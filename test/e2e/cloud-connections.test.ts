@@ -80,6 +80,7 @@ describe('cloud connections of a service', () => {
       bodyLimitBytes: 64 * 1024,
       shutdownGraceMs: 1_000,
       secretKey: randomBytes(32).toString('base64'),
+      unactedStartAfterMs: 30_000,
     };
     await startRegistry();
     admin = apiClient(() => `http://127.0.0.1:${registryConfig.port}`, ADMIN_TOKEN);

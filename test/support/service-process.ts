@@ -33,7 +33,8 @@ export function serviceEnvironment(database: { url: string }, bus: { url: string
 /** Starts `services/<name>/src/main.ts` with `env` and resolves once it says it is listening. */
 export async function startServiceProcess(name: string, env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [`${root}services/${name}/src/main.ts`], {
-    env: { PATH: processEnvironment().PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
+    // No settings file: a test's process sees exactly the variables the test gives it.
+    env: { PATH: processEnvironment().PATH ?? '', PORT: '0', LOG_LEVEL: 'info', DEFIB_ENV_FILE: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  manifestDocument,
   dependentsOf,
   launchOrder,
   manifestSchema,
@@ -122,6 +123,24 @@ describe('validateManifest', () => {
       const manifest = wordpressManifest();
       mutate(manifest);
       expect(issuesOf(manifest)).toEqual([{ path, message: 'unknown field' }]);
+    });
+
+    it('suggests the known field a misspelt one is close to, at its own level', () => {
+      const manifest = wordpressManifest();
+      manifest['escalaton'] = manifest['escalation'];
+      delete manifest['escalation'];
+      const [db, web] = manifest.assemblies;
+      if (db === undefined || web === undefined) throw new Error('fixture changed');
+      db['heartbeat'] = { intervl: '1s', missed: 3 };
+      web['dependOn'] = web['dependsOn'];
+      delete web['dependsOn'];
+      expect(issuesOf(manifest)).toEqual(
+        expect.arrayContaining([
+          { path: 'escalaton', message: 'unknown field; did you mean "escalation"?' },
+          { path: 'assemblies[0].heartbeat.intervl', message: 'unknown field; did you mean "interval"?' },
+          { path: 'assemblies[1].dependOn', message: 'unknown field; did you mean "dependsOn"?' },
+        ]),
+      );
     });
   });
 
@@ -292,6 +311,21 @@ describe('parsedManifestSchema', () => {
 
   it('rejects a manifest in input form', () => {
     expect(parsedManifestSchema.safeParse(wordpressManifest()).success).toBe(false);
+  });
+});
+
+describe('manifestDocument', () => {
+  it('writes the manifest as Defib acts on it in the manifest’s own words, every default filled in', () => {
+    const document = manifestDocument(parsed(wordpressManifest()));
+    const [, web] = document.assemblies;
+    expect(document.escalation).toEqual({ maxFailures: 2, window: '30m' });
+    expect(web).toMatchObject({ name: 'web', heartbeat: { interval: expect.any(String) as unknown, missed: expect.any(Number) as unknown } });
+    expect(web?.resources?.[0]).toMatchObject({ name: 'httpd', monitor: { interval: expect.any(String) as unknown, timeout: expect.any(String) as unknown } });
+  });
+
+  it('reads back as the same manifest', () => {
+    const manifest = parsed(wordpressManifest());
+    expect(parsed(manifestDocument(manifest))).toEqual(manifest);
   });
 });
 

@@ -362,8 +362,85 @@ export function validateManifest(input: unknown): ManifestValidation {
   const shape = manifestShapeSchema.safeParse(input, { error: contractErrorMap });
   const graphIssues = checkManifestGraph(readManifestGraph(input)).map((issue) => ({ path: formatIssuePath(issue.path), message: issue.message }));
   if (shape.success && graphIssues.length === 0) return { ok: true, manifest: shape.data };
-  const issues = shape.success ? [] : toContractIssues(shape.error.issues);
+  const issues = shape.success ? [] : withSuggestions(shape.error.issues, toContractIssues(shape.error.issues));
   return { ok: false, issues: [...issues, ...graphIssues] };
+}
+
+/** Edit distance between two field names (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** The fields an object schema knows at `path` below `schema`, seeing through arrays, defaults and transforms. */
+function knownFieldsAt(schema: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
+  let current: z.core.$ZodType | undefined = schema;
+  const unwrap = (type: z.core.$ZodType): z.core.$ZodType => {
+    const def = type._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+    if (def.innerType !== undefined) return unwrap(def.innerType);
+    if (def.type === 'pipe' && def.in !== undefined) return unwrap(def.in);
+    return type;
+  };
+  for (const segment of [...path, undefined]) {
+    if (current === undefined) return [];
+    const def = unwrap(current)._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType };
+    if (segment === undefined) return def.type === 'object' && def.shape !== undefined ? Object.keys(def.shape) : [];
+    current = def.type === 'object' ? def.shape?.[String(segment)] : def.type === 'array' ? def.element : undefined;
+  }
+  return [];
+}
+
+/** `unknown field` becomes `unknown field; did you mean "escalation"?` when a known field is close. */
+function withSuggestions(zodIssues: readonly z.core.$ZodIssue[], issues: ContractIssue[]): ContractIssue[] {
+  const suggestions = new Map<string, string>();
+  for (const issue of zodIssues) {
+    if (issue.code !== 'unrecognized_keys') continue;
+    const known = knownFieldsAt(manifestShapeSchema, issue.path);
+    for (const key of issue.keys) {
+      const [closest] = known.map((field) => ({ field, distance: editDistance(key.toLowerCase(), field.toLowerCase()) })).sort((a, b) => a.distance - b.distance);
+      if (closest !== undefined && closest.distance <= Math.max(1, Math.floor(closest.field.length / 3))) suggestions.set(formatIssuePath([...issue.path, key]), closest.field);
+    }
+  }
+  return issues.map((issue) => {
+    const suggestion = issue.message === 'unknown field' ? suggestions.get(issue.path) : undefined;
+    return suggestion === undefined ? issue : { ...issue, message: `unknown field; did you mean "${suggestion}"?` };
+  });
+}
+
+/**
+ * A parsed manifest written back in the manifest's own words (durations as `30m`, not
+ * milliseconds): the manifest as Defib acts on it, every default filled in, in a form the user can
+ * read beside what they wrote and apply again unchanged.
+ */
+export function manifestDocument(manifest: Manifest): ManifestInput {
+  return {
+    apiVersion: manifest.apiVersion,
+    kind: manifest.kind,
+    name: manifest.name,
+    cloud: manifest.cloud,
+    escalation: { maxFailures: manifest.escalation.maxFailures, window: formatDuration(manifest.escalation.windowMs) },
+    assemblies: manifest.assemblies.map((assembly) => ({
+      name: assembly.name,
+      image: assembly.image,
+      flavor: assembly.flavor,
+      dependsOn: assembly.dependsOn,
+      heartbeat: { interval: formatDuration(assembly.heartbeat.intervalMs), missed: assembly.heartbeat.missed },
+      escalation: { maxRecoveries: assembly.escalation.maxRecoveries, window: formatDuration(assembly.escalation.windowMs), ladder: assembly.escalation.ladder },
+      resources: assembly.resources.map((resource) => ({
+        name: resource.name,
+        monitor: { interval: formatDuration(resource.monitor.intervalMs), timeout: formatDuration(resource.monitor.timeoutMs) },
+        escalation: { maxRestarts: resource.escalation.maxRestarts, window: formatDuration(resource.escalation.windowMs) },
+        params: resource.params,
+      })),
+      metadata: assembly.metadata,
+      tags: assembly.tags,
+    })),
+  };
 }
 
 /**

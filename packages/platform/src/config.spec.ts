@@ -1,6 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { agentSecretVariable, ConfigError, loadConfig, serviceEnvironmentShape, toServiceConfig } from './config.ts';
+import { agentSecretVariable, ConfigError, loadConfig, serviceEnvironmentShape, toServiceConfig, withEnvFile } from './config.ts';
 
 const schema = z.object({
   ...serviceEnvironmentShape(7101),
@@ -95,5 +98,26 @@ describe('agent secret', () => {
       expect((caught as ConfigError).problems).toEqual([{ variable: 'DEFIB_AGENT_SECRET', message: 'must be at least 32 random bytes, base64-encoded (openssl rand -base64 32)' }]);
       expect((caught as Error).message).not.toContain(value);
     }
+  });
+});
+
+describe('the settings file (.env)', () => {
+  function envFile(text: string): string {
+    const dir = mkdtempSync(join(tmpdir(), 'defib-env-'));
+    const file = join(dir, '.env');
+    writeFileSync(file, text);
+    return file;
+  }
+
+  it('fills in what the environment does not set, and the real environment wins', () => {
+    const file = envFile('# written by ./defib\nDEFIB_ADMIN_TOKEN=from-the-file-0123456789\nLOG_LEVEL="debug"\nPORT=7999\n');
+    const env = withEnvFile({ PORT: '0' }, file);
+    expect(env).toMatchObject({ DEFIB_ADMIN_TOKEN: 'from-the-file-0123456789', LOG_LEVEL: 'debug', PORT: '0' });
+    expect(toServiceConfig(load({ ...env, DEFIB_SECRET_KEY: 'k'.repeat(44) }))).toMatchObject({ port: 0, logLevel: 'debug', auth: { adminToken: 'from-the-file-0123456789' } });
+  });
+
+  it('adds nothing when the file is absent or none is wanted', () => {
+    expect(withEnvFile({ PORT: '1' }, join(tmpdir(), 'no-such-dir-defib', '.env'))).toEqual({ PORT: '1' });
+    expect(withEnvFile({ PORT: '1' }, '')).toEqual({ PORT: '1' });
   });
 });

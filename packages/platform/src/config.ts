@@ -3,6 +3,9 @@
  * variable name, and gets back one typed object or one error that lists every bad variable.
  * Nothing else in the code base reads `process.env`.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
 /** Thrown at start-up when the environment is incomplete or wrong; lists every problem. */
@@ -31,9 +34,35 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Environment): z.
   );
 }
 
-/** The process environment; the only place that reads it. */
+/**
+ * `.env` at the root of the checkout: the one place settings live across terminals (`./defib`
+ * writes it with fresh secrets). Docker images have none; their settings come from the environment.
+ */
+const DEFAULT_ENV_FILE = fileURLToPath(new URL('../../../.env', import.meta.url));
+
+/**
+ * The variables of a `.env` file (`NAME=value` lines, `#` comments, optional quotes) merged under
+ * `env`: a variable set in `env` wins. No file, or an empty `file`, adds nothing.
+ */
+export function withEnvFile(env: Environment, file: string): Environment {
+  if (file === '') return env;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return env;
+    throw error;
+  }
+  const defined = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined));
+  return { ...parseEnv(text), ...defined };
+}
+
+/**
+ * The process environment over the settings file: `.env` at the root of the checkout, or the file
+ * `DEFIB_ENV_FILE` names (empty: none). The only place that reads either.
+ */
 export function processEnvironment(): Environment {
-  return process.env;
+  return withEnvFile(process.env, process.env.DEFIB_ENV_FILE ?? DEFAULT_ENV_FILE);
 }
 
 const booleanString = z

@@ -36,7 +36,7 @@ export const REDACTED_PATHS = [
  * levels deep.
  */
 export function serializeError(error: unknown, depth = 0): Record<string, unknown> {
-  if (!(error instanceof Error)) return { type: typeof error, message: scrubSecrets(String(error)) };
+  if (!(error instanceof Error)) return { message: scrubSecrets(String(error)) };
   const code = (error as { code?: unknown }).code;
   return {
     type: error.name,

@@ -84,17 +84,21 @@ function deliveryView(row: DeliveryRow, events: { id: string; type: string; occu
   };
 }
 
-
 export function createDeliveryLog(db: Kysely<NotifierTables>, onRequeued: () => void): DeliveryLog {
-  const views = async (rows: DeliveryRow[]): Promise<DeliveryView[]> => {
+  const views = async (rows: DeliveryRow[], executor: Kysely<NotifierTables> = db): Promise<DeliveryView[]> => {
     const ids = rows.map((row) => row.id);
-    const events = await deliveryRepository.eventSummaries(db, ids);
-    const attempts = await deliveryRepository.attemptsOfMany(db, ids);
+    const events = await deliveryRepository.eventSummaries(executor, ids);
+    const attempts = await deliveryRepository.attemptsOfMany(executor, ids);
     return rows.map((row) => deliveryView(row, events.get(row.id) ?? [], attempts.filter((attempt) => attempt.delivery_id === row.id)));
   };
 
-  const mustExist = async (id: string): Promise<DeliveryRow> => {
-    const row = await deliveryRepository.find(db, id);
+  // A delivery and its attempts are read in one snapshot: a worker recording an attempt meanwhile
+  // must not show an attempt beside the delivery row as it was before that attempt.
+  const inSnapshot = <T>(read: (snapshot: Kysely<NotifierTables>) => Promise<T>): Promise<T> =>
+    db.transaction().setIsolationLevel('repeatable read').execute((trx) => read(trx));
+
+  const mustExist = async (id: string, executor: Kysely<NotifierTables> = db): Promise<DeliveryRow> => {
+    const row = await deliveryRepository.find(executor, id);
     if (row === undefined) throw AppError.notFound('delivery', id);
     return row;
   };
@@ -110,14 +114,16 @@ export function createDeliveryLog(db: Kysely<NotifierTables>, onRequeued: () => 
         before: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
         limit: query.limit + 1,
       };
-      const rows = await deliveryRepository.list(db, filter);
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      return { items: await views(page), nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(last) : null };
+      return inSnapshot(async (snapshot) => {
+        const rows = await deliveryRepository.list(snapshot, filter);
+        const page = rows.slice(0, query.limit);
+        const last = page.at(-1);
+        return { items: await views(page, snapshot), nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(last) : null };
+      });
     },
 
     async get(id) {
-      const [view] = await views([await mustExist(id)]);
+      const [view] = await inSnapshot(async (snapshot) => views([await mustExist(id, snapshot)], snapshot));
       if (view === undefined) throw AppError.notFound('delivery', id);
       return view;
     },

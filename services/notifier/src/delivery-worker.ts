@@ -267,8 +267,18 @@ export class DeliveryWorker implements BackgroundWorker {
       metrics.delivered(claimed.channel, claimed.mode, oldest === undefined ? 0 : (Date.now() - Date.parse(oldest)) / 1000);
     } else if (outcome.step.status === 'failed' && outcome.deliveryStatus === 'pending') metrics.deadLetter(claimed.channel, outcome.step.why);
     for (let index = 0; index < outcome.disabledDeliveries; index += 1) metrics.deadLetter(claimed.channel, 'disabled');
-    const logFields = { deliveryId: claimed.id, subscriptionId: subscription.id, channel: claimed.channel, status: outcome.step.status, ...('error' in verdict ? { error: verdict.error } : {}) };
+    // What an operator needs to see a failing endpoint: never the secret, the headers or the body.
+    const logFields = {
+      deliveryId: claimed.id,
+      subscriptionId: subscription.id,
+      channel: claimed.channel,
+      eventTypes: [...new Set(events.map((event) => event.type))],
+      status: outcome.step.status,
+      ...(verdict.statusCode === undefined ? {} : { statusCode: verdict.statusCode }),
+      ...('error' in verdict ? { error: verdict.error } : {}),
+    };
     if (outcome.step.status === 'failed') this.#logger.warn(logFields, 'delivery given up');
+    else if (outcome.step.status === 'pending') this.#logger.warn({ ...logFields, nextAttemptInMs: outcome.step.delayMs }, 'delivery attempt failed; will retry');
     else this.#logger.debug(logFields, 'delivery attempted');
     this.#options.onAttempted?.({ id: claimed.id, status: outcome.step.status });
   }

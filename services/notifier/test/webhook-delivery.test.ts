@@ -22,7 +22,8 @@ describe('webhook delivery', () => {
   let subscribed: string[] = [];
 
   afterEach(async () => {
-    for (const id of subscribed) await notifier.json('DELETE', `/v1/subscriptions/${id}`, 204);
+    // A test may have deleted its own already.
+    for (const id of subscribed) expect([204, 404]).toContain((await notifier.request('DELETE', `/v1/subscriptions/${id}`)).status);
     subscribed = [];
   });
 
@@ -96,6 +97,25 @@ describe('webhook delivery', () => {
     expect(delivered.id).toBe(exhausted.id);
     expect(delivered.attempts.map((attempt) => attempt.statusCode)).toEqual([null, null, 307, null, 500, 200]);
     expect(new Set(requestsTo('/flaky').map((request) => request.headers['webhook-id']))).toEqual(new Set([exhausted.id]));
+  });
+
+  it('logs each failed attempt at warn with the subscription, event type, status and next attempt, never the secret or the body', async () => {
+    receiver.script('/logged', [answer.status(503)], answer.ok);
+    const subscription = await subscribe('/logged', { eventTypes: ['assembly.failed'] });
+    const event = assemblyFailed();
+    await notifier.publish(event);
+    await deliveryOf(notifier, subscription.id, (found) => found.status === 'delivered', 'the retried delivery');
+    expect((await notifier.request('DELETE', `/v1/subscriptions/${subscription.id}`)).status).toBe(204);
+    const warnings = notifier.logs
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.msg === 'delivery attempt failed; will retry' && line.subscriptionId === subscription.id);
+    expect(warnings).toEqual([
+      expect.objectContaining({ level: 'warn', eventTypes: ['assembly.failed'], statusCode: 503, error: { message: 'HTTP 503' }, nextAttemptInMs: expect.any(Number) as unknown }),
+    ]);
+    const logged = JSON.stringify(warnings);
+    expect(logged).not.toContain(subscription.secret);
+    expect(logged).not.toContain(event.id);
+    expect(logged).not.toContain('the cloud reports ERROR');
   });
 
   it('honours Retry-After on 429', async () => {

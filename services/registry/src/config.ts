@@ -1,18 +1,23 @@
 /** The registry's environment: the shared service variables plus the credentials key. */
 import { loadConfig, secretKeyVariable, serviceEnvironmentShape, toServiceConfig, type Environment, type ServiceConfig } from '@defib/platform';
+import { makeDurationSchema } from '@defib/contracts';
 import { z } from 'zod';
 
 export const registryEnvironmentSchema = z.object({
   ...serviceEnvironmentShape(7101),
   /** 32 random bytes, base64: encrypts cloud credentials at rest. `openssl rand -base64 32` makes one. */
   DEFIB_SECRET_KEY: secretKeyVariable,
+  /** How long a start request may wait for recovery to act before the status says nothing has. */
+  REGISTRY_UNACTED_START_AFTER: makeDurationSchema().default(30_000),
 });
 
 export interface RegistryConfig extends ServiceConfig {
   secretKey: string;
+  /** How long a start request may wait for recovery to act before the status says nothing has. */
+  unactedStartAfterMs: number;
 }
 
 export function loadRegistryConfig(env: Environment): RegistryConfig {
   const parsed = loadConfig(registryEnvironmentSchema, env);
-  return { ...toServiceConfig(parsed), secretKey: parsed.DEFIB_SECRET_KEY };
+  return { ...toServiceConfig(parsed), secretKey: parsed.DEFIB_SECRET_KEY, unactedStartAfterMs: parsed.REGISTRY_UNACTED_START_AFTER };
 }

@@ -3,11 +3,12 @@
  * recording the desired state, and announcing every change through the outbox.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createDomainEvent, resourceIdKey, type DomainEvent, type Manifest } from '@defib/contracts';
+import { createDomainEvent, manifestDocument, resourceIdKey, validateManifest, type DomainEvent, type Manifest, type ManifestInput } from '@defib/contracts';
 import { AppError, isUniqueViolation, type Outbox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudRepository } from './cloud.repository.ts';
 import { deployableRepository, type DeployableRecord } from './deployable.repository.ts';
+import { remember } from './status-projection.ts';
 import { statusRepository } from './status.repository.ts';
 import type { RegistryTables } from './tables.ts';
 
@@ -18,7 +19,10 @@ export interface DeployableView {
   cloud: string;
   version: number;
   desiredState: 'running' | 'stopped';
+  /** The manifest as the user wrote it. */
   manifest: unknown;
+  /** The manifest as Defib acts on it: every default filled in, in the manifest's own words. */
+  effectiveManifest: ManifestInput;
   assemblies: { id: string; name: string; resources: { id: string; name: string }[] }[];
   createdAt: string;
   updatedAt: string;
@@ -42,6 +46,13 @@ export function manifestDigest(manifest: Manifest): string {
   return createHash('sha256').update(canonicalJson(manifest)).digest('hex');
 }
 
+/** A stored manifest with its defaults; it was valid when stored, so it still is. */
+function effectiveManifest(written: unknown): ManifestInput {
+  const validation = validateManifest(written);
+  if (!validation.ok) throw new Error(`a stored manifest no longer validates: ${validation.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`);
+  return manifestDocument(validation.manifest);
+}
+
 function toView(record: DeployableRecord): DeployableView {
   return {
     id: record.id,
@@ -50,6 +61,7 @@ function toView(record: DeployableRecord): DeployableView {
     version: record.version,
     desiredState: record.desired_state,
     manifest: record.manifest,
+    effectiveManifest: effectiveManifest(record.manifest),
     assemblies: record.assemblies
       .map((assembly) => ({
         id: assembly.id,
@@ -131,10 +143,11 @@ export function createDeployableCatalogue(db: Kysely<RegistryTables>, outbox: Ou
       }
       await deployableRepository.syncStructure(trx, id, structureOf(manifest), randomUUID);
       const record = await load(trx, name, false);
-      const events: DomainEvent[] = [appliedEvent(record, true, correlationId)];
+      const events: Extract<DomainEvent, { subject: { deployableId: string } }>[] = [appliedEvent(record, true, correlationId)];
       // A running deployable's new version is handed to recovery to roll out.
       if (record.desired_state === 'running') events.push(startRequestedEvent(record, manifest, correlationId));
       await outbox.enqueue(trx, events);
+      for (const event of events) await remember(trx, event);
       return { deployable: toView(record), outcome };
     });
   }
@@ -149,6 +162,7 @@ export function createDeployableCatalogue(db: Kysely<RegistryTables>, outbox: Ou
           ? startRequestedEvent(updated, parse(updated.manifest), correlationId)
           : createDomainEvent('deployable.stop-requested', { subject: subjectOf(updated), data: { version: updated.version }, correlationId });
       await outbox.enqueue(trx, [event]);
+      await remember(trx, event);
       return { deployable: toView(updated), changed: true };
     });
   }

@@ -43,6 +43,8 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
   const routes = registryRoutes({
     clouds,
     deployables,
+    unactedStartAfterMs: config.unactedStartAfterMs,
+    now: () => new Date(),
     async status(name, recentLimit) {
       return readStatus(db, await deployables.get(name), recentLimit);
     },

@@ -1,29 +1,44 @@
 /** The registry's HTTP API under /v1. */
-import { cloudConnectionSchema, cloudRegistrationSchema, publicCloudSchema, validateManifest, type Manifest } from '@defib/contracts';
+import { cloudConnectionSchema, cloudRegistrationSchema, publicCloudSchema, validateManifest, type ManifestValidation } from '@defib/contracts';
 import { AppError, defineRoute, type BodyParser, type Route } from '@defib/platform';
 import { z } from 'zod';
 import type { CloudCatalogue } from './clouds.ts';
 import type { DeployableCatalogue } from './deployables.ts';
+import { unactedStartNotice } from './start-request.ts';
 import type { DeployableStatus } from './status-projection.ts';
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const NAME_MESSAGE = 'must start with a lower-case letter and hold only lower-case letters, digits and dashes (at most 63)';
 const nameParams = z.strictObject({ name: z.string().regex(NAME, NAME_MESSAGE) });
 
-/** A manifest as the body of `PUT /v1/deployables/{name}`: the parsed manifest and what the user wrote. */
+/**
+ * A manifest as the body of `PUT /v1/deployables/{name}`: what the user wrote and what validating
+ * it gave. Problems are not thrown here, so the handler can add the ones only the database knows
+ * (an unregistered cloud) and report them all at once.
+ */
 interface ManifestBody {
-  manifest: Manifest;
+  validation: ManifestValidation;
   written: unknown;
 }
 
 const manifestBody: BodyParser<ManifestBody> = {
   parse(raw) {
-    const result = validateManifest(raw);
-    if (!result.ok) throw AppError.validation(result.issues, 'the manifest is not valid');
-    return { manifest: result.manifest, written: raw };
+    if (raw === undefined) throw AppError.validation([{ path: 'body', message: 'is required: send the manifest as JSON or YAML' }], 'the request has no manifest');
+    return { validation: validateManifest(raw), written: raw };
   },
   jsonSchema: { type: 'object', description: 'A deployable manifest (apiVersion defib/v1, kind Deployable); see the README.' },
 };
+
+/** A whole number in a query string, with a message that says so (not "received NaN"). */
+function wholeNumberQuery(range: { min: number; max: number; default: number }) {
+  const message = `must be a whole number from ${range.min} to ${range.max}`;
+  return z
+    .string()
+    .regex(/^\d{1,6}$/, message)
+    .transform(Number)
+    .pipe(z.number().min(range.min, message).max(range.max, message))
+    .default(range.default);
+}
 
 const deployableSchema = z.object({
   id: z.uuid(),
@@ -32,6 +47,7 @@ const deployableSchema = z.object({
   version: z.int(),
   desiredState: z.enum(['running', 'stopped']),
   manifest: z.unknown(),
+  effectiveManifest: z.unknown(),
   assemblies: z.array(z.object({ id: z.uuid(), name: z.string(), resources: z.array(z.object({ id: z.uuid(), name: z.string() })) })),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -39,7 +55,7 @@ const deployableSchema = z.object({
 
 const listQuery = z.strictObject({
   cloud: z.string().regex(NAME, NAME_MESSAGE).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: wholeNumberQuery({ min: 1, max: 200, default: 50 }),
   cursor: z.string().regex(NAME, 'must be the nextCursor of a previous page').optional(),
 });
 
@@ -67,9 +83,12 @@ export interface RegistryRouteDependencies {
   clouds: CloudCatalogue;
   deployables: DeployableCatalogue;
   status: (name: string, recentLimit: number) => Promise<DeployableStatus>;
+  /** How long a start request may wait for recovery before the status says nothing has acted on it. */
+  unactedStartAfterMs: number;
+  now: () => Date;
 }
 
-export function registryRoutes({ clouds, deployables, status }: RegistryRouteDependencies): Route[] {
+export function registryRoutes({ clouds, deployables, status, unactedStartAfterMs, now }: RegistryRouteDependencies): Route[] {
   return [
     defineRoute({
       method: 'put',
@@ -157,10 +176,15 @@ export function registryRoutes({ clouds, deployables, status }: RegistryRouteDep
         400: problem('Invalid manifest; every issue is named'),
       },
       async handler({ params, body, correlationId }) {
-        if (body.manifest.name !== params.name) {
-          throw AppError.validation([{ path: 'name', message: `must match the name in the path (${params.name})` }]);
+        const { validation, written } = body;
+        const issues = validation.ok ? [] : [...validation.issues];
+        const named = typeof written === 'object' && written !== null ? (written as { name?: unknown; cloud?: unknown }) : {};
+        if (typeof named.name === 'string' && named.name !== params.name) issues.push({ path: 'name', message: `must match the name in the path (${params.name})` });
+        if (typeof named.cloud === 'string' && !issues.some((issue) => issue.path === 'cloud') && !(await clouds.exists(named.cloud))) {
+          issues.push({ path: 'cloud', message: `no cloud named ${named.cloud} is registered` });
         }
-        const { deployable, outcome } = await deployables.apply(params.name, body.manifest, body.written, correlationId);
+        if (!validation.ok || issues.length > 0) throw AppError.validation(issues, 'the manifest is not valid');
+        const { deployable, outcome } = await deployables.apply(params.name, validation.manifest, written, correlationId);
         return { status: outcome === 'created' ? 201 : 200, body: deployable, headers: { 'Defib-Apply-Outcome': outcome } };
       },
     }),
@@ -219,10 +243,12 @@ export function registryRoutes({ clouds, deployables, status }: RegistryRouteDep
       tags: ['deployables'],
       scope: 'read',
       params: nameParams,
-      query: z.strictObject({ events: z.coerce.number().int().min(0).max(50).default(20) }),
+      query: z.strictObject({ events: wholeNumberQuery({ min: 0, max: 50, default: 20 }) }),
       responses: { 200: { description: 'The status' }, 404: problem('No such deployable') },
       async handler({ params, query }) {
-        return { status: 200, body: await status(params.name, query.events) };
+        const current = await status(params.name, query.events);
+        const { updatedAt } = await deployables.get(params.name);
+        return { status: 200, body: { ...current, notice: unactedStartNotice(current, new Date(updatedAt), now(), unactedStartAfterMs) } };
       },
     }),
   ];

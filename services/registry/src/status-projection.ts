@@ -16,7 +16,11 @@ export const RECENT_EVENTS_KEPT = 50;
 type Trx = Transaction<RegistryTables>;
 type ScopedEvent = Extract<DomainEvent, { subject: { deployableId: string } }>;
 
-function remember(trx: Trx, event: ScopedEvent): Promise<void> {
+/**
+ * Keeps `event` among the deployable's recent events (the last {@link RECENT_EVENTS_KEPT}). The
+ * registry's own events (applied, start- and stop-requested) are kept in the transaction that emits them.
+ */
+export function remember(trx: Trx, event: ScopedEvent): Promise<void> {
   const { deployableId, deployable: _name, ...rest } = event.subject;
   return statusRepository.rememberEvent(
     trx,

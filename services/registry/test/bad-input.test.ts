@@ -99,6 +99,30 @@ describe('registry: bad input', () => {
     expect(issues).toEqual([{ path: 'cloud', message: expect.stringContaining('nowhere') as unknown }]);
   });
 
+  it('names an unknown cloud together with every other problem of the manifest', async () => {
+    const manifest = withAssembly(0, { heartbeat: { interval: 'soon', missed: 3 } });
+    manifest.cloud = 'nowhere';
+    const issues = await applyIssues(manifest);
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        { path: 'cloud', message: 'no cloud named nowhere is registered' },
+        { path: 'assemblies[0].heartbeat.interval', message: expect.any(String) as unknown },
+      ]),
+    );
+  });
+
+  it('says that the manifest is missing when the body is empty', async () => {
+    const problem = await problemOf(await registry.request('PUT', '/v1/deployables/wordpress', { raw: '', contentType: 'application/yaml' }), 400);
+    expect(problem.issues).toEqual([{ path: 'body', message: 'is required: send the manifest as JSON or YAML' }]);
+  });
+
+  it('says what a number in the query string must be', async () => {
+    const problem = await problemOf(await registry.request('GET', '/v1/deployables/wordpress/status?events=abc'), 400);
+    expect(problem.issues).toEqual([{ path: 'query.events', message: 'must be a whole number from 0 to 50' }]);
+    const paging = await problemOf(await registry.request('GET', '/v1/deployables?limit=lots'), 400);
+    expect(paging.issues).toEqual([{ path: 'query.limit', message: 'must be a whole number from 1 to 200' }]);
+  });
+
   it('refuses invalid names, in the path and in the manifest', async () => {
     const inPath = await problemOf(await registry.request('PUT', '/v1/deployables/Word_Press', { body: wordpressManifest() }), 400);
     expect(inPath.issues?.[0]?.path).toBe('params.name');

@@ -49,6 +49,7 @@ export async function startRegistry(options: RegistryServiceOptions = {}): Promi
     bodyLimitBytes: 64 * 1024,
     shutdownGraceMs: 2_000,
     secretKey: randomBytes(32).toString('base64'),
+    unactedStartAfterMs: 300,
   };
   const spy = await startEventSpy(isolatedBus);
 

@@ -84,6 +84,15 @@ describe('registry', () => {
       expect(event.data).toMatchObject({ version: 1, cloud: 'sim-openstack', changed: true });
     });
 
+    it('shows the manifest as written and as Defib acts on it, every default filled in', async () => {
+      const shown = (await (await registry.request('GET', '/v1/deployables/wordpress')).json()) as { manifest: unknown; effectiveManifest: { assemblies: Record<string, unknown>[] } };
+      expect(shown.manifest).toEqual(wordpressManifest());
+      const [, web] = shown.effectiveManifest.assemblies;
+      expect(wordpressManifest().assemblies[1]).not.toHaveProperty('heartbeat');
+      expect(web).toMatchObject({ name: 'web', heartbeat: { interval: expect.stringMatching(/^\d+(ms|s|m|h|d)$/) as unknown }, escalation: expect.anything() as unknown });
+      expect((web?.resources as Record<string, unknown>[])[0]).toMatchObject({ name: 'httpd', monitor: expect.anything() as unknown, escalation: expect.anything() as unknown });
+    });
+
     it('treats the same manifest applied again, even as YAML, as no change', async () => {
       const yaml = [
         'apiVersion: defib/v1',
@@ -197,6 +206,7 @@ describe('registry', () => {
         assemblies: { name: string; observed: string; instanceId: string | null; addresses: unknown[]; resources: { name: string; observed: string; reason: string | null }[] }[];
         openIncidents: { id: string; step: string | null }[];
         recentEvents: { id: string; type: string }[];
+        notice: string | null;
       };
     }
 
@@ -205,10 +215,16 @@ describe('registry', () => {
       await registry.request('POST', '/v1/deployables/alpha/start');
     });
 
-    it('starts from the desired state with nothing observed', async () => {
+    it('starts from the desired state with nothing observed, its own events among the recent ones', async () => {
       const current = await status();
       expect(current.deployable).toMatchObject({ desired: 'running', observed: 'stopped' });
       expect(current.assemblies.map((assembly) => assembly.observed)).toEqual(['pending', 'pending']);
+      expect(current.recentEvents.map((event) => event.type)).toEqual(['deployable.start-requested', 'deployable.applied']);
+    });
+
+    it('says plainly when nothing has acted on the start request for longer than the configured time', async () => {
+      const notice = await waitFor(async () => (await status()).notice ?? undefined, { what: 'the unacted-start notice', intervalMs: 100 });
+      expect(notice).toMatch(/^the start was requested \d+m?s ago and nothing has acted on it yet: no recovery service has picked up the request/);
     });
 
     it('projects what the monitor and recovery report: instances, addresses, failures and incidents', async () => {
@@ -224,11 +240,12 @@ describe('registry', () => {
         createDomainEvent('incident.opened', { subject: resourceSubject('db', 'mysqld'), data: { incidentId, level: 'resource', trigger: 'resource.failed' }, correlationId: incidentId, occurredAt: new Date(Date.now() - 1900) }),
         createDomainEvent('recovery.started', { subject: resourceSubject('db', 'mysqld'), data: { incidentId, step: 'restart-resource' }, correlationId: incidentId, occurredAt: new Date(Date.now() - 1800) }),
       ];
+      const registryOwn = (await status()).recentEvents.length;
       for (const event of events) await registry.publish(event);
       const current = await waitFor(
         async () => {
           const snapshot = await status();
-          return snapshot.recentEvents.length === events.length ? snapshot : undefined;
+          return snapshot.recentEvents.length === registryOwn + events.length ? snapshot : undefined;
         },
         { what: 'all events projected' },
       );
@@ -237,7 +254,7 @@ describe('registry', () => {
       expect(db).toMatchObject({ observed: 'running', instanceId: 'i-db-1', addresses: [address] });
       expect(db?.resources).toEqual([expect.objectContaining({ name: 'mysqld', observed: 'failed', reason: 'exited with 137' })]);
       expect(current.openIncidents).toEqual([expect.objectContaining({ id: incidentId, step: 'restart-resource' })]);
-      expect(current.recentEvents[0]?.type).toBe('recovery.started');
+      expect(current.recentEvents.filter((event) => events.some((published) => published.id === event.id))[0]?.type).toBe('recovery.started');
 
       await registry.publish(createDomainEvent('incident.resolved', { subject: resourceSubject('db', 'mysqld'), data: { incidentId, outcome: 'recovered' }, correlationId: incidentId }));
       await waitFor(async () => ((await status()).openIncidents.length === 0 ? true : undefined), { what: 'the incident to close' });

@@ -36,6 +36,7 @@ function parseStrictly(text: string): unknown {
   // Unresolved tags (`!!js/function`, `!custom`) are only warnings to the library; here they are errors.
   const [problem] = [...document.errors, ...document.warnings];
   if (problem !== undefined) {
+    if (problem.code === 'BLOCK_AS_IMPLICIT_KEY' || problem.code === 'MULTILINE_IMPLICIT_KEY') throw overIndented(text, problem, lineCounter);
     const message = problem.code === 'MULTIPLE_DOCS' ? 'a body holds exactly one YAML document' : problem.message;
     throw yamlProblem(message, positionOf(problem, lineCounter));
   }
@@ -70,6 +71,18 @@ function parseStrictly(text: string): unknown {
 
 function yamlProblem(message: string, position: string): AppError {
   return AppError.badRequest(`malformed YAML body${position}: ${message}`);
+}
+
+/**
+ * `name: x` followed by an over-indented `  cloud: y`: the parser reports the value on the line
+ * before (`x`, now read as a key), but the mistake is the indentation of the next line. Name that one.
+ */
+function overIndented(text: string, problem: YAMLError, lineCounter: LineCounter): AppError {
+  const { line } = lineCounter.linePos(problem.pos[0]);
+  const next = text.split('\n')[line];
+  if (next === undefined) return yamlProblem(problem.message, positionOf(problem, lineCounter));
+  const column = next.length - next.trimStart().length + 1;
+  return yamlProblem(`this line is indented more than the one before it, under a value that cannot hold it`, ` at line ${line + 1}, column ${column}`);
 }
 
 function positionOf(problem: YAMLError, lineCounter: LineCounter): string {
