@@ -41,7 +41,7 @@ const scopedSubjectFields = {
 };
 
 /** Ids and names come in pairs, and a resource is always named with its assembly. */
-function checkScope(subject: { assemblyId?: string; assembly?: string; resourceId?: string; resource?: string }, ctx: z.RefinementCtx): void {
+function checkScope(subject: { assemblyId?: string | undefined; assembly?: string | undefined; resourceId?: string | undefined; resource?: string | undefined }, ctx: z.RefinementCtx): void {
   if ((subject.assemblyId === undefined) !== (subject.assembly === undefined)) {
     ctx.addIssue({ code: 'custom', path: [subject.assemblyId === undefined ? 'assemblyId' : 'assembly'], message: 'assemblyId and assembly go together' });
   }

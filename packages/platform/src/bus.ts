@@ -73,7 +73,7 @@ export interface OutgoingMessage {
   routingKey: string;
   body: unknown;
   type?: string;
-  correlationId?: string;
+  correlationId?: string | undefined;
 }
 
 /** What a consumer does with a message it could not handle. */
@@ -100,7 +100,8 @@ export class PublishError extends Error {
 
 interface ConsumerRegistration {
   options: ConsumerOptions;
-  channel?: Channel;
+  /** Open while connected; gone with the connection. */
+  channel: Channel | undefined;
 }
 
 export class Bus {
@@ -185,7 +186,7 @@ export class Bus {
 
   /** Declares the consumer's queue and starts consuming; survives reconnections. */
   async consume(options: ConsumerOptions): Promise<void> {
-    const registration: ConsumerRegistration = { options };
+    const registration: ConsumerRegistration = { options, channel: undefined };
     this.consumers.push(registration);
     const connection = this.broker.current;
     if (connection !== undefined) await this.startConsumer(connection, registration);

@@ -2,12 +2,17 @@
 import type { CloudConfigInput } from '../cloud/cloud-config.ts';
 import type { Scenario, ScenarioCloud } from './scenario-schema.ts';
 
+/** The fields of `values` that are set: an override leaves the others as they were. */
+function withoutUnset<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
 /** A configured cloud with a scenario's override on top (timings merge field by field). */
 export function withOverride(input: CloudConfigInput, override: ScenarioCloud | undefined): CloudConfigInput {
   if (!override) return input;
   const { provider: _provider, timings, ...rest } = override;
-  const defined = Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined)) as Partial<CloudConfigInput>;
-  return { ...input, ...defined, name: input.name, provider: input.provider, timings: { ...input.timings, ...timings } };
+  const defined = withoutUnset(rest) as Partial<CloudConfigInput>;
+  return { ...input, ...defined, name: input.name, provider: input.provider, timings: { ...input.timings, ...withoutUnset(timings ?? {}) } };
 }
 
 /**
