@@ -18,7 +18,7 @@ import {
 import { Bus, consumeDomainEvents, createDatabase, createLogger, migrateToLatest, platformMigrations, SecretBox, type Database, type PlatformTables } from '@defib/platform';
 import { createRegistryService, type RegistryConfig, type RegistryService } from '@defib/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiClient, captureLogs, cleanUpServiceBus, createIsolatedBus, createIsolatedDatabase, waitFor, type ApiClient, type IsolatedBus, type IsolatedDatabase } from '../support/index.ts';
+import { apiClient, captureLogs, cleanUpServiceBus, createIsolatedBus, createIsolatedDatabase, testServiceConfig, waitFor, type ApiClient, type IsolatedBus, type IsolatedDatabase } from '../support/index.ts';
 
 const ADMIN_TOKEN = 'admin-token-connections-0123';
 const SERVICE_TOKEN = 'service-token-connections-0123';
@@ -69,16 +69,7 @@ describe('cloud connections of a service', () => {
     [registryDatabase, callerDatabase] = await Promise.all([createIsolatedDatabase(), createIsolatedDatabase()]);
     bus = createIsolatedBus();
     registryConfig = {
-      port: 0,
-      host: '127.0.0.1',
-      databaseUrl: registryDatabase.url,
-      databasePoolSize: 5,
-      amqpUrl: bus.url,
-      busPrefix: bus.prefix,
-      logLevel: 'debug',
-      auth: { adminToken: ADMIN_TOKEN, readTokens: [], serviceTokens: [SERVICE_TOKEN], openReads: false },
-      bodyLimitBytes: 64 * 1024,
-      shutdownGraceMs: 1_000,
+      ...testServiceConfig(registryDatabase, bus, { databasePoolSize: 5, auth: { adminToken: ADMIN_TOKEN, readTokens: [], serviceTokens: [SERVICE_TOKEN], openReads: false } }),
       secretKey: randomBytes(32).toString('base64'),
       unactedStartAfterMs: 30_000,
     };

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { wordpressManifest } from '@defib/contracts/testing';
 import { busTopology } from '@defib/platform';
-import { startWebhookReceiver, type WebhookReceiver } from '../../services/notifier/test/webhook-receiver.ts';
+import { eventsOf, startWebhookReceiver, type WebhookReceiver } from '../../services/notifier/test/webhook-receiver.ts';
 import { createIsolatedBus, startServiceProcess, waitFor, type IsolatedBus, type ServiceProcess } from '../support/index.ts';
 
 const ADMIN_TOKEN = 'admin-token-outage-drill-0123';
@@ -88,6 +88,9 @@ export interface OutageReport {
  * goes on. Resolves when every apply was accepted and both parts are ready again.
  */
 export async function applyBurstThroughOutage(stack: OutageStack, options: { count: number; outageAfter: number; outage: () => Promise<void>; names?: string }): Promise<OutageReport> {
+  // Each burst starts from a ready stack (an earlier drill's reconnection may still be under way).
+  const ready = async (url: string) => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).status === 200;
+  await waitFor(async () => ((await ready(stack.registry.url)) && (await ready(stack.notifier.url)) ? true : undefined), { what: 'both parts ready before the burst', timeoutMs: 30_000 });
   const applied = new Map<string, number>();
   const unavailableAnswers: OutageReport['unavailableAnswers'] = [];
   const readiness = { registry: [] as number[], notifier: [] as number[] };
@@ -147,13 +150,11 @@ export async function applyBurstThroughOutage(stack: OutageStack, options: { cou
 }
 
 /** The event ids the receiver got, each with how many requests carried it and under how many `webhook-id`s. */
-export function receivedEvents(receiver: WebhookReceiver): Map<string, { requests: number; webhookIds: Set<string>; deployable: string }> {
+function receivedEvents(receiver: WebhookReceiver): Map<string, { requests: number; webhookIds: Set<string>; deployable: string }> {
   const events = new Map<string, { requests: number; webhookIds: Set<string>; deployable: string }>();
   for (const request of receiver.requests) {
-    const body = JSON.parse(request.body) as { data: { id?: string; subject?: { deployable?: string }; events?: { id: string; subject: { deployable: string } }[] } };
-    const carried = body.data.events ?? [{ id: body.data.id ?? '', subject: { deployable: body.data.subject?.deployable ?? '' } }];
-    for (const event of carried) {
-      const entry = events.get(event.id) ?? { requests: 0, webhookIds: new Set<string>(), deployable: event.subject.deployable };
+    for (const event of eventsOf(request)) {
+      const entry = events.get(event.id) ?? { requests: 0, webhookIds: new Set<string>(), deployable: event.subject.deployable ?? '' };
       entry.requests += 1;
       entry.webhookIds.add(request.headers['webhook-id'] ?? '');
       events.set(event.id, entry);

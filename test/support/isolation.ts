@@ -3,7 +3,7 @@
  * afterwards, so test files run in parallel and leave the shared servers as they found them.
  */
 import { randomBytes } from 'node:crypto';
-import { deleteBusObjects } from '@defib/platform';
+import { deleteBusObjects, type ServiceConfig } from '@defib/platform';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { TEST_DATABASE_PREFIX } from './abandoned.ts';
@@ -64,5 +64,25 @@ export function createIsolatedBus(): IsolatedBus {
     url: amqpUrl,
     prefix: `test-${uniqueSuffix()}`,
     cleanUp: (objects) => deleteBusObjects(amqpUrl, objects),
+  };
+}
+
+/**
+ * The shared settings of a service a test runs in-process: its own database and bus prefix, any
+ * free port, debug logs, no tokens but those `overrides` give.
+ */
+export function testServiceConfig(database: { url: string }, bus: IsolatedBus, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
+  return {
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl: database.url,
+    databasePoolSize: 10,
+    amqpUrl: bus.url,
+    busPrefix: bus.prefix,
+    logLevel: 'debug',
+    auth: { readTokens: [], openReads: false },
+    bodyLimitBytes: 64 * 1024,
+    shutdownGraceMs: 1_000,
+    ...overrides,
   };
 }

@@ -7,10 +7,10 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { isPortFree } from './ports.ts';
 
 const run = promisify(execFile);
 const BIN = '/usr/lib/rabbitmq/bin';
@@ -35,19 +35,11 @@ export function rabbitmqUnavailableReason(): string | undefined {
   return undefined;
 }
 
-function isFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
 /** A port whose distribution port (+20000, RabbitMQ's rule) is free too. */
 async function freeNodePort(): Promise<number> {
   for (let tries = 0; tries < 50; tries += 1) {
     const port = 20_000 + Math.floor(Math.random() * 25_000);
-    if ((await isFree(port)) && (await isFree(port + 20_000))) return port;
+    if ((await isPortFree(port)) && (await isPortFree(port + 20_000))) return port;
   }
   throw new Error('no free port pair for a RabbitMQ node');
 }

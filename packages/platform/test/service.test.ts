@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createDomainEvent, type DomainEvent } from '@defib/contracts';
 import type { Kysely } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createIsolatedBus, createIsolatedDatabase, waitFor, type IsolatedBus, type IsolatedDatabase } from '../../../test/support/index.ts';
+import { createIsolatedBus, createIsolatedDatabase, testServiceConfig, waitFor, type IsolatedBus, type IsolatedDatabase } from '../../../test/support/index.ts';
 import type { BackgroundWorker } from '../src/background-worker.ts';
 import { busTopology } from '../src/bus.ts';
 import type { ServiceConfig } from '../src/config.ts';
@@ -45,18 +45,7 @@ describe('service kernel', () => {
   beforeAll(async () => {
     isolatedDatabase = await createIsolatedDatabase();
     isolatedBus = createIsolatedBus();
-    config = {
-      port: 0,
-      host: '127.0.0.1',
-      databaseUrl: isolatedDatabase.url,
-      databasePoolSize: 4,
-      amqpUrl: isolatedBus.url,
-      busPrefix: isolatedBus.prefix,
-      logLevel: 'silent',
-      auth: { readTokens: [], openReads: true },
-      bodyLimitBytes: 1024,
-      shutdownGraceMs: 1_000,
-    };
+    config = testServiceConfig(isolatedDatabase, isolatedBus, { databasePoolSize: 4, logLevel: 'silent', auth: { readTokens: [], openReads: true }, bodyLimitBytes: 1024 });
   });
 
   afterEach(async () => {

@@ -12,6 +12,7 @@ import {
   createIsolatedBus,
   createIsolatedDatabase,
   startEventSpy,
+  testServiceConfig,
   waitFor,
   type ApiClient,
   type EventSpy,
@@ -53,16 +54,12 @@ export async function startNotifier(overrides: Partial<NotifierConfig> = {}, opt
     return addresses === undefined ? Promise.reject(Object.assign(new Error(`no such host ${hostname}`), { code: 'ENOTFOUND' })) : Promise.resolve(addresses);
   };
   const config: NotifierConfig = {
-    port: 0,
-    host: '127.0.0.1',
-    databaseUrl: database.url,
-    databasePoolSize: 20,
-    amqpUrl: isolatedBus.url,
-    busPrefix: isolatedBus.prefix,
-    logLevel: 'debug',
-    auth: { adminToken: ADMIN_TOKEN, readTokens: [READ_TOKEN], openReads: false },
-    bodyLimitBytes: 16 * 1024,
-    shutdownGraceMs: 2_000,
+    ...testServiceConfig(database, isolatedBus, {
+      databasePoolSize: 20,
+      auth: { adminToken: ADMIN_TOKEN, readTokens: [READ_TOKEN], openReads: false },
+      bodyLimitBytes: 16 * 1024,
+      shutdownGraceMs: 2_000,
+    }),
     secretKey: randomBytes(32).toString('base64'),
     retry: { attempts: 4, initialDelayMs: 50, multiplier: 2, maxDelayMs: 2_000, jitter: 0 },
     attemptTimeoutMs: 500,

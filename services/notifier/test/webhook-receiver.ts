@@ -37,10 +37,21 @@ export interface ReceivedRequest {
   behaviour: Behaviour['kind'];
 }
 
-/** The ids of the events a webhook request carried: one event, or a storm-control batch. */
+/** An event as a webhook carries it: its id and what it is about. */
+export interface CarriedEvent {
+  id: string;
+  subject: { deployable?: string } & Record<string, unknown>;
+}
+
+/** The events a webhook request carried: one event, or a storm-control batch. */
+export function eventsOf(request: ReceivedRequest): CarriedEvent[] {
+  const body = JSON.parse(request.body) as { type: string; data: Partial<CarriedEvent> & { events?: CarriedEvent[] } };
+  return body.type === 'batch' ? (body.data.events ?? []) : [{ id: body.data.id ?? '', subject: body.data.subject ?? {} }];
+}
+
+/** The ids of the events a webhook request carried. */
 export function eventIdsOf(request: ReceivedRequest): string[] {
-  const body = JSON.parse(request.body) as { type: string; data: { id?: string; events?: { id: string }[] } };
-  return body.type === 'batch' ? (body.data.events ?? []).map((event) => event.id) : [body.data.id ?? ''];
+  return eventsOf(request).map((event) => event.id);
 }
 
 /** Requests grouped by `webhook-id`, the delivery they attempt: more than one is a retried delivery. */

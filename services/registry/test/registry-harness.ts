@@ -10,6 +10,7 @@ import {
   createIsolatedBus,
   createIsolatedDatabase,
   startEventSpy,
+  testServiceConfig,
   type ApiClient,
   type EventSpy,
   type IsolatedBus,
@@ -38,16 +39,11 @@ export async function startRegistry(options: RegistryServiceOptions = {}): Promi
   const logs: string[] = [];
   const logger = captureLogs('registry', logs);
   const config: RegistryConfig = {
-    port: 0,
-    host: '127.0.0.1',
-    databaseUrl: database.url,
-    databasePoolSize: 20,
-    amqpUrl: isolatedBus.url,
-    busPrefix: isolatedBus.prefix,
-    logLevel: 'debug',
-    auth: { adminToken: ADMIN_TOKEN, readTokens: [READ_TOKEN], serviceTokens: [SERVICE_TOKEN], openReads: false },
-    bodyLimitBytes: 64 * 1024,
-    shutdownGraceMs: 2_000,
+    ...testServiceConfig(database, isolatedBus, {
+      databasePoolSize: 20,
+      auth: { adminToken: ADMIN_TOKEN, readTokens: [READ_TOKEN], serviceTokens: [SERVICE_TOKEN], openReads: false },
+      shutdownGraceMs: 2_000,
+    }),
     secretKey: randomBytes(32).toString('base64'),
     unactedStartAfterMs: 300,
   };
