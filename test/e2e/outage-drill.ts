@@ -142,7 +142,10 @@ export async function applyBurstThroughOutage(stack: OutageStack, options: { cou
     await Promise.all(lanes);
     const outageEndedAt = await (outageDone ?? Promise.reject(new Error('the outage never started')));
     await waitFor(() => (readiness.registry.at(-1) === 200 && readiness.notifier.at(-1) === 200 ? true : undefined), { what: 'both parts ready again', timeoutMs: 30_000 });
-    return { applied, unavailableAnswers, readiness, notReadyChecks, backToReadyMs: Math.max(0, readySince.registry - outageEndedAt, readySince.notifier - outageEndedAt) };
+    // The history up to the moment both were ready again: the watchers run on until `finally`, and
+    // a check that misses its deadline on a loaded machine must not rewrite what the drill saw.
+    const history = { registry: [...readiness.registry], notifier: [...readiness.notifier] };
+    return { applied, unavailableAnswers, readiness: history, notReadyChecks, backToReadyMs: Math.max(0, readySince.registry - outageEndedAt, readySince.notifier - outageEndedAt) };
   } finally {
     watching = false;
     await Promise.all(watchers);
