@@ -158,7 +158,7 @@ describe('cloud connections of a service', () => {
     // A fetch that answered before the latest change but is kept after it.
     const older = createCloudConnections({
       db: caller.db,
-      source: { fetch: (name) => Promise.resolve({ name, registration: { ...openstack('stale-password'), interface: 'public' as const }, updatedAt: earlier }) },
+      source: { fetch: (name) => Promise.resolve({ name, registration: { ...openstack('stale-password'), interface: 'public' as const, limits: { requestsPerSecond: 10, concurrency: 10 } }, updatedAt: earlier }) },
       secrets,
       logger: quiet,
     });

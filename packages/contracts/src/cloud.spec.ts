@@ -93,6 +93,7 @@ describe('toPublicCloud', () => {
       interface: 'public',
       project: 'admin',
       domain: 'Default',
+      limits: { requestsPerSecond: 10, concurrency: 10 },
       credentialsSet: true,
     });
     expect(JSON.stringify(view)).not.toContain('secret');
@@ -101,7 +102,7 @@ describe('toPublicCloud', () => {
 
   it('shows an EC2 cloud with its access key id masked and no secret or session token', () => {
     const view = toPublicCloud('sim-ec2', cloudRegistrationSchema.parse(anEc2Registration()));
-    expect(view).toEqual({ name: 'sim-ec2', provider: 'ec2', endpoint: 'http://localhost:7200/ec2/', region: 'us-east-1', accessKeyId: '****MPLE', credentialsSet: true });
+    expect(view).toEqual({ name: 'sim-ec2', provider: 'ec2', endpoint: 'http://localhost:7200/ec2/', region: 'us-east-1', accessKeyId: '****MPLE', limits: { requestsPerSecond: 10, concurrency: 10 }, credentialsSet: true });
     const json = JSON.stringify(view);
     expect(json).not.toContain('wJalrXUtnFEMI');
     expect(json).not.toContain('FwoGZXIv');

@@ -18,6 +18,17 @@ function httpUrlSchema() {
 const secretSchema = z.string().min(1).max(1024);
 const regionSchema = z.string().min(1).max(255);
 
+/**
+ * How hard Defib may drive one cloud's API, shared by everything in one process: calls start at
+ * most `requestsPerSecond` per second, evenly spaced, with at most `concurrency` under way.
+ */
+export const cloudLimitsSchema = z.strictObject({
+  requestsPerSecond: z.number().positive().max(10_000).default(10),
+  concurrency: z.int().min(1).max(1_000).default(10),
+});
+/** A cloud's API limits, defaults filled in. */
+export type CloudLimits = z.output<typeof cloudLimitsSchema>;
+
 /** Keystone v3 password credentials. */
 export const openstackCredentialsSchema = z.strictObject({
   username: z.string().min(1).max(255),
@@ -43,6 +54,13 @@ export const openstackRegistrationSchema = z.strictObject({
   credentials: openstackCredentialsSchema,
   /** Which catalogue endpoints to use. */
   interface: z.enum(['public', 'internal', 'admin']).default('public'),
+  /**
+   * The network new VMs are attached to unless an assembly names its own: a network name or id,
+   * `auto` (Nova allocates one) or `none` (no ports). Left out, the one network the project can
+   * see is used; with several, a launch says which to choose.
+   */
+  network: z.string().min(1).max(255).optional(),
+  limits: cloudLimitsSchema.prefault({}),
 });
 
 /** An EC2-compatible cloud speaking the EC2 Query API at `endpoint`. */
@@ -52,6 +70,7 @@ export const ec2RegistrationSchema = z.strictObject({
   endpoint: httpUrlSchema(),
   region: regionSchema,
   credentials: ec2CredentialsSchema,
+  limits: cloudLimitsSchema.prefault({}),
 });
 
 /** Body of `PUT /v1/clouds/{name}`, discriminated on `provider`. */
@@ -65,6 +84,10 @@ export type CloudRegistrationInput = z.input<typeof cloudRegistrationSchema>;
 export type CloudProvider = CloudRegistration['provider'];
 /** Credentials of either provider. */
 export type CloudCredentials = CloudRegistration['credentials'];
+/** A parsed OpenStack registration, credentials included. */
+export type OpenstackRegistration = z.output<typeof openstackRegistrationSchema>;
+/** A parsed EC2 registration, credentials included. */
+export type Ec2Registration = z.output<typeof ec2RegistrationSchema>;
 /** Keystone v3 password credentials. */
 export type OpenstackCredentials = z.output<typeof openstackCredentialsSchema>;
 /** EC2 access key credentials. */
@@ -79,6 +102,8 @@ export const publicOpenstackCloudSchema = z.strictObject({
   interface: z.enum(['public', 'internal', 'admin']),
   project: z.string(),
   domain: z.string(),
+  network: z.string().optional(),
+  limits: cloudLimitsSchema,
   credentialsSet: z.literal(true),
 });
 
@@ -90,6 +115,7 @@ export const publicEc2CloudSchema = z.strictObject({
   region: z.string(),
   /** `****` followed by the key id's last four characters; just `****` for short key ids. */
   accessKeyId: z.string().regex(/^\*{4}.{0,4}$/),
+  limits: cloudLimitsSchema,
   credentialsSet: z.literal(true),
 });
 
@@ -115,6 +141,8 @@ export function toPublicCloud(name: string, registration: CloudRegistration): Pu
         interface: registration.interface,
         project: registration.credentials.project,
         domain: registration.credentials.domain,
+        ...(registration.network === undefined ? {} : { network: registration.network }),
+        limits: registration.limits,
         credentialsSet: true,
       };
     case 'ec2':
@@ -124,6 +152,7 @@ export function toPublicCloud(name: string, registration: CloudRegistration): Pu
         endpoint: registration.endpoint,
         region: registration.region,
         accessKeyId: maskAccessKeyId(registration.credentials.accessKeyId),
+        limits: registration.limits,
         credentialsSet: true,
       };
   }

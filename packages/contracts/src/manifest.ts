@@ -37,6 +37,8 @@ const countSchema = z.int().min(0).max(100);
 const msSchema = z.int().positive();
 const imageSchema = z.string().min(1).max(255);
 const flavorSchema = z.string().min(1).max(255);
+/** The network an assembly's VM is attached to (OpenStack: a network name or id, `auto` or `none`), overriding its cloud's default. */
+const networkSchema = z.string().min(1).max(255);
 const labelsSchema = z
   .record(z.string().min(1).max(128), z.string().max(255))
   .refine((labels) => Object.keys(labels).length <= 50, 'must have at most 50 entries');
@@ -124,6 +126,7 @@ const assemblyInputSchema = z.strictObject({
   name: nameSchema,
   image: imageSchema,
   flavor: flavorSchema,
+  network: networkSchema.optional(),
   dependsOn: z.array(nameSchema).max(200).default(() => []),
   heartbeat: heartbeatInputSchema.prefault({}),
   escalation: assemblyEscalationInputSchema.prefault({}),
@@ -186,6 +189,7 @@ export const parsedManifestSchema = z
           name: nameSchema,
           image: imageSchema,
           flavor: flavorSchema,
+          network: networkSchema.optional(),
           dependsOn: z.array(nameSchema).max(200),
           heartbeat: z.strictObject({ intervalMs: msSchema, missed: z.int().min(1).max(100) }),
           escalation: z.strictObject({ maxRecoveries: countSchema, windowMs: msSchema, ladder: ladderSchema }),
@@ -428,6 +432,7 @@ export function manifestDocument(manifest: Manifest): ManifestInput {
       name: assembly.name,
       image: assembly.image,
       flavor: assembly.flavor,
+      ...(assembly.network === undefined ? {} : { network: assembly.network }),
       dependsOn: assembly.dependsOn,
       heartbeat: { interval: formatDuration(assembly.heartbeat.intervalMs), missed: assembly.heartbeat.missed },
       escalation: { maxRecoveries: assembly.escalation.maxRecoveries, window: formatDuration(assembly.escalation.windowMs), ladder: assembly.escalation.ladder },
