@@ -6,11 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { CloudError, CloudLimiter, createCloudCaller, createOpenstackDriver, type CloudDriver, type CloudInstance, type LaunchRequest } from '@defib/clouds';
+import { CloudLimiter, createCloudCaller, createOpenstackDriver, type CloudDriver, type CloudInstance, type LaunchRequest } from '@defib/clouds';
 import { openstackRegistrationSchema, type OpenstackRegistration } from '@defib/contracts';
 import { ManualClock } from '@defib/platform/testing';
 import { createSimulator, InMemoryAgentNetwork, type Simulator } from '@defib/simulator';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cloudFailure as failure } from '@defib/clouds/testing';
 
 const timings = { build: 10_000, reboot: 4_000, hardReboot: 2_000, stop: 3_000, start: 5_000, rebuild: 6_000, delete: 1_000, jitter: 0, deletedRetention: 60_000, statusChecksAfter: 30_000 };
 
@@ -64,16 +65,6 @@ const launchRequest = (overrides: Partial<LaunchRequest> = {}): LaunchRequest =>
 });
 
 const groundTruth = () => simulator.clouds.get('sim-openstack')?.list() ?? [];
-
-async function failure(promise: Promise<unknown>): Promise<CloudError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CloudError) return error;
-    throw error;
-  }
-  throw new Error('the call succeeded');
-}
 
 /** Launches and lets the simulated cloud finish building it. */
 async function launchRunning(driver: CloudDriver, overrides: Partial<LaunchRequest> = {}): Promise<CloudInstance> {
