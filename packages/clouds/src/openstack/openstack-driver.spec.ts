@@ -8,7 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { openstackRegistrationSchema } from '@defib/contracts';
 import { ManualClock } from '@defib/platform/testing';
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCloudCaller, type RetryPolicy } from '../driver/cloud-call.ts';
 import type { CloudDriver, LaunchRequest } from '../driver/cloud-driver.ts';
 import type { CloudError } from '../driver/cloud-error.ts';
@@ -62,7 +62,7 @@ const server = (overrides: Record<string, unknown> = {}) => ({
 
 const fastPolicy: Partial<RetryPolicy> = { attemptTimeoutMs: 1_000, initialDelayMs: 10, maxDelayMs: 40, budgetMs: 400, maxAttempts: 8 };
 
-function driverWith(options: { clock?: ManualClock; policy?: Partial<RetryPolicy>; network?: string; pageSize?: number } = {}): CloudDriver {
+function driverWith(options: { clock?: ManualClock; policy?: Partial<RetryPolicy>; network?: string; pageSize?: number; settleMs?: number } = {}): CloudDriver {
   const registration = openstackRegistrationSchema.parse({
     provider: 'openstack',
     authUrl: `${keystone}/v3`,
@@ -71,7 +71,7 @@ function driverWith(options: { clock?: ManualClock; policy?: Partial<RetryPolicy
     ...(options.network === undefined ? {} : { network: options.network }),
   });
   const caller = createCloudCaller({ cloud: 'test-cloud', limiter: new CloudLimiter({ requestsPerSecond: 10_000, concurrency: 10 }), policy: { ...fastPolicy, ...options.policy } });
-  return createOpenstackDriver({ cloud: 'test-cloud', registration, caller, ...(options.clock ? { clock: options.clock } : {}), ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }) });
+  return createOpenstackDriver({ cloud: 'test-cloud', registration, caller, settleMs: options.settleMs ?? 0, ...(options.clock ? { clock: options.clock } : {}), ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }) });
 }
 
 /** Every error must name the cloud and never carry the password or a token. */
@@ -353,6 +353,19 @@ describe('openstack driver: launch', () => {
     nock(nova).post('/v2.1/servers').reply(202, { server: { id: serverId } });
     nock(nova).get(`/v2.1/servers/${serverId}`).reply(200, { server: server({ status: 'BUILD' }) });
     expect((await driverWith().launch(launchRequest)).id).toBe(serverId);
+    expect(nock.isDone()).toBe(true);
+  });
+
+  it('keeps looking while a create of unknown outcome settles, and returns the server that shows up late', async () => {
+    const clock = new ManualClock(Date.UTC(2025, 0, 1));
+    readyToCreate();
+    nock(nova).post('/v2.1/servers').replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    lookupFinds([]);
+    lookupFinds([server({ status: 'BUILD' })]);
+    const launching = driverWith({ clock, settleMs: 30_000 }).launch(launchRequest);
+    await vi.waitFor(() => expect(clock.pendingCount).toBe(1));
+    clock.advance(5_000);
+    expect((await launching).id).toBe(serverId);
     expect(nock.isDone()).toBe(true);
   });
 

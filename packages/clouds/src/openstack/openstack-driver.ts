@@ -30,6 +30,9 @@ const longestUserData = 65_535;
 /** How many creates one launch may try when attempts end with an unknown outcome (each after a lookup). */
 const createRounds = 3;
 
+/** How often a launch looks for its server while a create of unknown outcome settles. */
+const settleLookEveryMs = 5_000;
+
 const serverDocumentSchema = z.looseObject({ server: novaServerSchema });
 const serversPageSchema = z.looseObject({ servers: z.array(novaServerSchema), servers_links: z.unknown().optional() });
 const createdSchema = z.looseObject({ server: z.looseObject({ id: z.string().min(1) }) });
@@ -47,6 +50,13 @@ export interface OpenstackDriverOptions {
   readonly pageSize?: number;
   /** How long image, flavor and network ids found by name are trusted; 10 minutes by default. */
   readonly lookupTtlMs?: number;
+  /**
+   * After a create whose outcome is unknown, how long the launch keeps looking for its server
+   * before it creates again: a request abandoned by the client may still be under way in Nova
+   * (which checks image, flavor and network with Glance and Neutron before the server exists).
+   * 30 s by default, looking every 5 s.
+   */
+  readonly settleMs?: number;
 }
 
 /** Nova filters `name` as a regular expression: an exact name is anchored and escaped. */
@@ -87,8 +97,21 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
   /** The server an earlier attempt of this launch created, if any. */
   const launched = async (request: LaunchRequest): Promise<CloudInstance | undefined> => {
     const servers = await listServers('launch', { tags: defibServerTag, name: exactNamePattern(request.name) });
-    const found = servers.map(instanceFromServer).find((instance) => instance.actionId === request.actionId && instance.state !== 'terminated');
-    return found;
+    return servers.map(instanceFromServer).find((instance) => instance.actionId === request.actionId && instance.state !== 'terminated');
+  };
+
+  const pause = (ms: number) => new Promise<void>((resolve) => clock.schedule(ms, resolve));
+
+  /** The server of a create whose outcome is unknown, looked for until it shows or the settle time is over. */
+  const settled = async (request: LaunchRequest): Promise<CloudInstance | undefined> => {
+    const settleMs = options.settleMs ?? 30_000;
+    const until = clock.now() + settleMs;
+    for (;;) {
+      const found = await launched(request);
+      const left = until - clock.now();
+      if (found || left <= 0) return found;
+      await pause(Math.min(settleLookEveryMs, left));
+    }
   };
 
   const resolveLaunch = async (request: LaunchRequest): Promise<{ image: Resolved; flavor: Resolved; networks: NovaNetworks }> => {
@@ -143,8 +166,9 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
       }
       let resolved = await resolveLaunch(request);
       let refreshed = false;
+      let outcomeUnknown = false;
       for (let round = 1; ; round++) {
-        const existing = await launched(request);
+        const existing = await (outcomeUnknown ? settled(request) : launched(request));
         if (existing) return existing;
         try {
           return await firstView(await create(request, resolved), request);
@@ -157,6 +181,7 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
             continue;
           }
           if (!(error instanceof CloudError) || !error.outcomeUnknown || round >= createRounds) throw error;
+          outcomeUnknown = true;
           logger?.warn({ actionId: request.actionId, round, detail: error.detail }, 'create may have taken effect; looking for its server before trying again');
         }
       }
