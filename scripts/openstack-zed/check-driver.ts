@@ -72,6 +72,31 @@ async function step<T>(name: string, run: () => Promise<T>, show: (result: T) =>
   }
 }
 
+/** Runs a step that must fail with a CloudError of `kind`, printing its message. */
+async function refused(name: string, kind: string, run: () => Promise<unknown>): Promise<void> {
+  await step(name, async () => {
+    try {
+      await run();
+    } catch (error) {
+      const found = (error as { kind?: string }).kind;
+      if (found !== kind) throw new Error(`expected a ${kind} error, got ${found ?? 'another error'}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      return `${kind}: ${(error as Error).message}`;
+    }
+    throw new Error(`expected a ${kind} error, but it succeeded`);
+  }, (result) => result);
+}
+
+/** A driver for the same cloud with one thing of the registration changed. */
+function driverWith(change: { password?: string; region?: string; network?: string }): CloudDriver {
+  const changed = openstackRegistrationSchema.parse({
+    ...registration,
+    ...(change.region === undefined ? {} : { region: change.region }),
+    ...(change.network === undefined ? {} : { network: change.network }),
+    credentials: { ...registration.credentials, ...(change.password === undefined ? {} : { password: change.password }) },
+  });
+  return createOpenstackDriver({ cloud, registration: changed, caller, pageSize: 50 });
+}
+
 const brief = (instance: CloudInstance): string =>
   `${instance.id} ${instance.state} (${instance.cloudStatus}) ${instance.addresses.map((address) => `${address.type}:${address.address}@${address.network ?? '?'}`).join(' ') || 'no addresses'}${instance.zone ? ` zone=${instance.zone}` : ''}`;
 
@@ -128,4 +153,17 @@ await step('describe until gone', async () => {
   }
 }, (result) => result);
 await step('terminate again', () => driver.terminate(launched.id));
+const conflicted = await step('launch for a conflict', () => driver.launch({ ...request, actionId: randomUUID() }), brief);
+await step('describe until ACTIVE', () => until(conflicted.id, 'running'), brief);
+await refused('start a running server', 'conflict', () => driver.start(conflicted.id));
+await step('terminate', () => driver.terminate(conflicted.id));
+
+console.log('error paths');
+await refused('wrong password', 'auth', () => driverWith({ password: 'not-the-password' }).checkAccess());
+await refused('unknown region', 'rejected', () => driverWith({ region: 'RegionNowhere' }).checkAccess());
+await refused('describe unknown server', 'not-found', () => driver.describe(randomUUID()));
+await refused('launch unknown image', 'not-found', () => driver.launch({ ...request, actionId: randomUUID(), image: 'no-such-image' }));
+await refused('launch unknown flavor', 'not-found', () => driver.launch({ ...request, actionId: randomUUID(), flavor: 'no-such-flavor' }));
+await refused('launch unknown network', 'not-found', () => driverWith({ network: 'no-such-network' }).launch({ ...request, actionId: randomUUID() }));
+await refused('reboot a deleted server', 'not-found', () => driver.reboot(launched.id, { hard: false }));
 clearInterval(keepAlive);
