@@ -33,6 +33,9 @@ const tokenBodySchema = z.looseObject({
 /** Longest renewal margin: a token is renewed a minute (or a tenth of its lifetime, if shorter) before it expires. */
 const longestRenewMarginMs = 60_000;
 
+/** Keystone's default token lifetime (`[token] expiration`), assumed when a token's expiry cannot be read. */
+const defaultLifetimeMs = 3_600_000;
+
 /** The moment to renew a token with `lifetimeMs` left, received at `receivedAt`. */
 export function renewalTime(receivedAt: number, lifetimeMs: number): number {
   return receivedAt + lifetimeMs - Math.min(longestRenewMarginMs, lifetimeMs / 10);
@@ -126,7 +129,8 @@ export class KeystoneSession {
       const expires = Date.parse(parsed.token.expires_at);
       const issued = parsed.token.issued_at === undefined ? Number.NaN : Date.parse(parsed.token.issued_at);
       // The lifetime Keystone gave, counted on our clock: immune to a skew between the two clocks.
-      const lifetimeMs = Number.isNaN(expires) ? 0 : Math.max(0, expires - (Number.isNaN(issued) ? receivedAt : issued));
+      // An expiry it did not write legibly is taken as Keystone's default hour; a 401 renews early.
+      const lifetimeMs = Number.isNaN(expires) ? defaultLifetimeMs : Math.max(0, expires - (Number.isNaN(issued) ? receivedAt : issued));
       return { id, catalog: parsed.token.catalog, expiresAt: receivedAt + lifetimeMs, renewAt: renewalTime(receivedAt, lifetimeMs) };
     });
     this.#token = token;
