@@ -60,8 +60,20 @@ export interface OpenstackDriverOptions {
 }
 
 /** Nova filters `name` as a regular expression: an exact name is anchored and escaped. */
-export function exactNamePattern(name: string): string {
+function exactNamePattern(name: string): string {
   return `^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+}
+
+/** What a launch creates with: ids found for the request's names. */
+interface LaunchPlan {
+  readonly image: Resolved;
+  readonly flavor: Resolved;
+  readonly networks: NovaNetworks;
+}
+
+/** The metadata of a launch's server: the request's, with Defib's own keys (which the request cannot override). */
+function launchMetadata(request: LaunchRequest): Record<string, string> {
+  return { ...request.metadata, [actionMetadataKey]: request.actionId, [managedMetadataKey]: 'true' };
 }
 
 /** Whether a refused create blames the image or the flavor (so a kept id may be stale). */
@@ -114,20 +126,20 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
     }
   };
 
-  const resolveLaunch = async (request: LaunchRequest): Promise<{ image: Resolved; flavor: Resolved; networks: NovaNetworks }> => {
+  const resolveLaunch = async (request: LaunchRequest): Promise<LaunchPlan> => {
     const image = await lookups.image(request.image, 'launch');
     const flavor = await lookups.flavor(request.flavor, 'launch');
     const networks = await lookups.networks(request.network ?? registration.network, 'launch');
     return { image, flavor, networks };
   };
 
-  const create = async (request: LaunchRequest, resolved: { image: Resolved; flavor: Resolved; networks: NovaNetworks }): Promise<string> => {
+  const create = async (request: LaunchRequest, plan: LaunchPlan): Promise<string> => {
     const server = {
       name: request.name,
-      imageRef: resolved.image.id,
-      flavorRef: resolved.flavor.id,
-      networks: resolved.networks,
-      metadata: { ...request.metadata, [actionMetadataKey]: request.actionId, [managedMetadataKey]: 'true' },
+      imageRef: plan.image.id,
+      flavorRef: plan.flavor.id,
+      networks: plan.networks,
+      metadata: launchMetadata(request),
       tags: [defibServerTag],
       ...(request.userData === undefined ? {} : { user_data: Buffer.from(request.userData, 'utf8').toString('base64') }),
       ...(request.zone === undefined ? {} : { availability_zone: request.zone }),
@@ -142,8 +154,7 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
       return await describe(id, 'launch');
     } catch (error) {
       if (!(error instanceof CloudError) || error.kind !== 'not-found') throw error;
-      const metadata = { ...request.metadata, [actionMetadataKey]: request.actionId, [managedMetadataKey]: 'true' };
-      return { id, name: request.name, state: 'pending', cloudStatus: 'BUILD', addresses: [], metadata, actionId: request.actionId };
+      return { id, name: request.name, state: 'pending', cloudStatus: 'BUILD', addresses: [], metadata: launchMetadata(request), actionId: request.actionId };
     }
   };
 
@@ -164,20 +175,20 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
       if (request.userData !== undefined && Buffer.byteLength(Buffer.from(request.userData, 'utf8').toString('base64')) > longestUserData) {
         throw new CloudError('rejected', cloud, 'launch', `user data is too long: Nova takes at most ${longestUserData} bytes once base64-encoded`);
       }
-      let resolved = await resolveLaunch(request);
+      let plan = await resolveLaunch(request);
       let refreshed = false;
       let outcomeUnknown = false;
       for (let round = 1; ; round++) {
         const existing = await (outcomeUnknown ? settled(request) : launched(request));
         if (existing) return existing;
         try {
-          return await firstView(await create(request, resolved), request);
+          return await firstView(await create(request, plan), request);
         } catch (error) {
-          if (!refreshed && (resolved.image.cached || resolved.flavor.cached) && blamesImageOrFlavor(error)) {
+          if (!refreshed && (plan.image.cached || plan.flavor.cached) && blamesImageOrFlavor(error)) {
             // A kept id went stale (the image was replaced, the flavor recreated): look the names up again, once.
             refreshed = true;
             lookups.forget(request.image, request.flavor);
-            resolved = await resolveLaunch(request);
+            plan = await resolveLaunch(request);
             continue;
           }
           if (!(error instanceof CloudError) || !error.outcomeUnknown || round >= createRounds) throw error;
@@ -192,7 +203,8 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
     async list(listOptions?: ListOptions) {
       const since = listOptions?.changesSince;
       if (since === undefined) return (await listServers('list', { tags: defibServerTag })).map(instanceFromServer);
-      // Nova drops a server's tags (and shows no metadata) once it is deleted, so a list of changes
+      // Nova drops a server's tags and metadata once it is deleted (Zed shows `tags: []` and
+      // `metadata: {}` for DELETED servers, and `tags=defib` leaves them out), so a list of changes
       // cannot filter by tag and still show deletions: Defib's servers are picked here, and deleted
       // ones are all kept (callers know their servers by id).
       const servers = (await listServers('list', { 'changes-since': since })).map(instanceFromServer);
