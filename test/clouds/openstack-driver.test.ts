@@ -40,18 +40,18 @@ function registration(overrides: { password?: string; region?: string; authUrl?:
   });
 }
 
-function driverFor(options: { password?: string; region?: string; authUrl?: string; pageSize?: number; attemptTimeoutMs?: number } = {}): CloudDriver {
+function driverFor(options: { password?: string; region?: string; authUrl?: string; pageSize?: number; attemptTimeoutMs?: number; budgetMs?: number } = {}): CloudDriver {
   const caller = createCloudCaller({
     cloud: 'sim-openstack',
     limiter: new CloudLimiter({ requestsPerSecond: 1_000, concurrency: 10 }),
-    policy: { attemptTimeoutMs: options.attemptTimeoutMs ?? 5_000, initialDelayMs: 10, maxDelayMs: 50, budgetMs: 10_000 },
+    policy: { attemptTimeoutMs: options.attemptTimeoutMs ?? 5_000, initialDelayMs: 10, maxDelayMs: 50, budgetMs: options.budgetMs ?? 10_000 },
   });
   const recordingFetch: typeof fetch = (input, init) => {
     const target = new URL(input instanceof Request ? input.url : String(input));
     requests.push(`${init?.method ?? 'GET'} ${target.pathname}`);
     return fetch(input, init);
   };
-  return createOpenstackDriver({ cloud: 'sim-openstack', registration: registration(options), caller, fetch: recordingFetch, ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }) });
+  return createOpenstackDriver({ cloud: 'sim-openstack', registration: registration(options), caller, fetch: recordingFetch, settleMs: 0, ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }) });
 }
 
 const launchRequest = (overrides: Partial<LaunchRequest> = {}): LaunchRequest => ({
@@ -63,6 +63,11 @@ const launchRequest = (overrides: Partial<LaunchRequest> = {}): LaunchRequest =>
   metadata: { 'defib-assembly': 'db' },
   ...overrides,
 });
+
+async function injectFault(spec: object): Promise<void> {
+  const response = await fetch(`${url}/_sim/faults`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
+  expect(response.status, await response.text()).toBe(201);
+}
 
 const groundTruth = () => simulator.clouds.get('sim-openstack')?.list() ?? [];
 
@@ -144,6 +149,22 @@ describe('OpenStack driver: launch', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('looks for the server before every new create when creates fail with a 500, and gives up saying the outcome is unknown', async () => {
+    await injectFault({ kind: 'api-error', target: { cloud: 'sim-openstack' }, operations: ['servers.create'], rate: 1 });
+    const error = await failure(driverFor().launch(launchRequest()));
+    expect(error).toMatchObject({ kind: 'unavailable', status: 500, code: 'computeFault', outcomeUnknown: true, operation: 'launch' });
+    const novaCalls = requests.filter((line) => line === 'POST /compute/v2.1/servers' || line === 'GET /compute/v2.1/servers/detail');
+    expect(novaCalls).toEqual(['GET /compute/v2.1/servers/detail', 'POST /compute/v2.1/servers', 'GET /compute/v2.1/servers/detail', 'POST /compute/v2.1/servers', 'GET /compute/v2.1/servers/detail', 'POST /compute/v2.1/servers']);
+    expect(groundTruth()).toHaveLength(0);
+  });
+
+  it('says the cloud is unavailable during an outage, within the budget', async () => {
+    await injectFault({ kind: 'api-outage', target: { cloud: 'sim-openstack' }, operations: ['servers.*'] });
+    const error = await failure(driverFor({ budgetMs: 300 }).list());
+    expect(error).toMatchObject({ kind: 'unavailable', status: 503, operation: 'list' });
+    expect(error.message).toMatch(/^cloud sim-openstack: list failed: GET \/servers\/detail answered 503 .*gave up after \d+ attempts/);
   });
 
   it('refuses an image it cannot find, naming it', async () => {
