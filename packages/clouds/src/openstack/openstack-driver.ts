@@ -16,7 +16,7 @@ import { actionMetadataKey, managedMetadataKey, type CloudDriver, type CloudInst
 import { CloudError } from '../driver/cloud-error.ts';
 import { KeystoneSession } from './keystone-session.ts';
 import { OpenstackApi, type Query } from './openstack-api.ts';
-import { OpenstackLookups, type Resolved } from './openstack-lookups.ts';
+import { OpenstackLookups } from './openstack-lookups.ts';
 import type { NovaNetworks } from './openstack-networks.ts';
 import { instanceFromServer, novaServerSchema } from './openstack-views.ts';
 import { novaNextMarker, readAllPages } from './paging.ts';
@@ -64,11 +64,13 @@ function exactNamePattern(name: string): string {
   return `^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
 }
 
-/** What a launch creates with: ids found for the request's names. */
+/** What a launch creates with: ids found for the request's names, and whether any was a kept one. */
 interface LaunchPlan {
-  readonly image: Resolved;
-  readonly flavor: Resolved;
+  readonly image: string;
+  readonly flavor: string;
   readonly networks: NovaNetworks;
+  /** Some id came from the lookup cache, so a refusal naming it may mean it went stale. */
+  readonly cached: boolean;
 }
 
 /** The metadata of a launch's server: the request's, with Defib's own keys (which the request cannot override). */
@@ -76,9 +78,9 @@ function launchMetadata(request: LaunchRequest): Record<string, string> {
   return { ...request.metadata, [actionMetadataKey]: request.actionId, [managedMetadataKey]: 'true' };
 }
 
-/** Whether a refused create blames the image or the flavor (so a kept id may be stale). */
-function blamesImageOrFlavor(error: unknown): boolean {
-  return error instanceof CloudError && (error.status === 400 || error.status === 404) && /image|flavor/i.test(error.detail);
+/** Whether a refused create blames the image, flavor or network (so a kept id may be stale). */
+function blamesLookedUpId(error: unknown): boolean {
+  return error instanceof CloudError && (error.status === 400 || error.status === 404) && /image|flavor|network/i.test(error.detail);
 }
 
 export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDriver {
@@ -129,15 +131,15 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
   const resolveLaunch = async (request: LaunchRequest): Promise<LaunchPlan> => {
     const image = await lookups.image(request.image, 'launch');
     const flavor = await lookups.flavor(request.flavor, 'launch');
-    const networks = await lookups.networks(request.network ?? registration.network, 'launch');
-    return { image, flavor, networks };
+    const network = await lookups.networks(request.network ?? registration.network, 'launch');
+    return { image: image.id, flavor: flavor.id, networks: network.networks, cached: image.cached || flavor.cached || network.cached };
   };
 
   const create = async (request: LaunchRequest, plan: LaunchPlan): Promise<string> => {
     const server = {
       name: request.name,
-      imageRef: plan.image.id,
-      flavorRef: plan.flavor.id,
+      imageRef: plan.image,
+      flavorRef: plan.flavor,
       networks: plan.networks,
       metadata: launchMetadata(request),
       tags: [defibServerTag],
@@ -184,10 +186,10 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
         try {
           return await firstView(await create(request, plan), request);
         } catch (error) {
-          if (!refreshed && (plan.image.cached || plan.flavor.cached) && blamesImageOrFlavor(error)) {
-            // A kept id went stale (the image was replaced, the flavor recreated): look the names up again, once.
+          if (!refreshed && plan.cached && blamesLookedUpId(error)) {
+            // A kept id went stale (the image was replaced, the flavor or network recreated): look the names up again, once.
             refreshed = true;
-            lookups.forget(request.image, request.flavor);
+            lookups.forget(request.image, request.flavor, request.network ?? registration.network);
             plan = await resolveLaunch(request);
             continue;
           }

@@ -57,10 +57,11 @@ export class OpenstackLookups {
     this.#ids = new ExpiringCache({ clock: options.clock, ttlMs: options.cacheTtlMs, maxEntries: options.cacheMaxEntries });
   }
 
-  /** Forgets the kept ids of an image and a flavor (a create said one of them is gone). */
-  forget(image: string, flavor: string): void {
+  /** Forgets the kept ids of a launch's image, flavor and network (a create said one of them is gone). */
+  forget(image: string, flavor: string, network: string | undefined): void {
     this.#ids.delete(`image:${image}`);
     this.#ids.delete(`flavor:${flavor}`);
+    if (network !== undefined) this.#ids.delete(`network:${network}`);
   }
 
   /** The id of the active image named (or identified by) `name`. */
@@ -95,16 +96,18 @@ export class OpenstackLookups {
 
   /**
    * Nova's `networks` for a launch choosing `choice` (the assembly's, else the registration's
-   * network). Without Neutron in the catalogue, `auto`, `none` and ids pass as they are, a name
-   * cannot be looked up, and no choice means `auto`.
+   * network), and whether a kept id was used. Without Neutron in the catalogue, `auto`, `none` and
+   * ids pass as they are, a name cannot be looked up, and no choice means `auto`.
    */
-  async networks(choice: string | undefined, operation: string): Promise<NovaNetworks> {
+  async networks(choice: string | undefined, operation: string): Promise<{ readonly networks: NovaNetworks; readonly cached: boolean }> {
+    if (choice !== undefined && isNovaKeyword(choice)) return { networks: choice, cached: false };
+    const kept = choice === undefined ? undefined : this.#ids.get(`network:${choice}`);
+    if (kept !== undefined) return { networks: [{ uuid: kept }], cached: true };
+    return { networks: await this.#lookUpNetworks(choice, operation), cached: false };
+  }
+
+  async #lookUpNetworks(choice: string | undefined, operation: string): Promise<NovaNetworks> {
     const { cloud, api } = this.#options;
-    if (choice !== undefined && isNovaKeyword(choice)) return choice;
-    if (choice !== undefined) {
-      const kept = this.#ids.get(`network:${choice}`);
-      if (kept !== undefined) return [{ uuid: kept }];
-    }
     if (!(await api.has('network', operation))) {
       if (choice === undefined) return 'auto';
       if (isUuid(choice)) return [{ uuid: choice }];
