@@ -3,6 +3,7 @@ import {
   AssociateAddressCommand,
   CreateTagsCommand,
   DescribeAddressesCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeInstanceStatusCommand,
   DescribeInstanceTypesCommand,
@@ -17,7 +18,7 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import type { Instance } from '@aws-sdk/client-ec2';
+import type { DescribeImagesCommandInput, Instance } from '@aws-sdk/client-ec2';
 import { XMLParser } from 'fast-xml-parser';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InMemoryAgentNetwork } from '../src/agents/in-memory-agent-network.ts';
@@ -301,6 +302,17 @@ describe('ec2 status checks', () => {
     expect(second.NextToken).toBeUndefined();
     expect((await ec2.send(new DescribeInstanceStatusCommand({}))).InstanceStatuses?.map((status) => status.InstanceId)).toEqual(launched);
     expect((await failure(ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: launched, MaxResults: 5 })))).name).toBe('InvalidParameterCombination');
+  });
+});
+
+describe('ec2 DescribeImages', () => {
+  const names = async (input: DescribeImagesCommandInput): Promise<string[]> => ((await ec2.send(new DescribeImagesCommand(input))).Images ?? []).map((image) => image.Name ?? '');
+
+  it('filters by name and state, and by owner: the account (self) owns every image', async () => {
+    expect(await names({ Filters: [{ Name: 'name', Values: ['fedora-*'] }, { Name: 'state', Values: ['available'] }] })).toEqual(['fedora-40']);
+    expect(await names({ Owners: ['self', 'amazon'], Filters: [{ Name: 'name', Values: ['ubuntu-24.04'] }] })).toEqual(['ubuntu-24.04']);
+    expect(await names({ Owners: ['amazon'] })).toEqual([]);
+    expect((await failure(ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'colour', Values: ['red'] }] })))).name).toBe('InvalidParameterValue');
   });
 });
 

@@ -12,3 +12,4 @@ export * from './driver/cloud-call.ts';
 export * from './driver/cloud-driver.ts';
 export * from './driver/cloud-error.ts';
 export * from './driver/cloud-limiter.ts';
+export * from './ec2/ec2-driver.ts';

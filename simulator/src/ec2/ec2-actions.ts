@@ -2,7 +2,7 @@
  * The EC2 actions the simulator serves: each reads its Query parameters, works on the cloud model
  * and returns the body of its `<{Action}Response>`.
  */
-import type { Cloud } from '../cloud/cloud.ts';
+import type { Cloud, Image } from '../cloud/cloud.ts';
 import { CloudError } from '../cloud/cloud-error.ts';
 import { ec2State } from '../cloud/ec2-state.ts';
 import type { Operation } from '../cloud/lifecycle.ts';
@@ -291,10 +291,32 @@ const describeAvailabilityZones: Ec2Action = (_params, cloud) => ({
   })),
 });
 
+function imageFilterValue(image: Image | undefined, name: string): string[] | undefined {
+  switch (name) {
+    case 'name':
+      return image ? [image.name] : [];
+    case 'image-id':
+      return image ? [image.id] : [];
+    case 'state':
+      return ['available'];
+    case 'owner-id':
+      return [ownerId];
+    default:
+      return undefined;
+  }
+}
+
 const describeImages: Ec2Action = (params, cloud) => {
   const ids = params.list('ImageId');
   for (const id of ids) if (!cloud.images.some((image) => image.id === id)) throw new Ec2Error('InvalidAMIID.NotFound', `The image id '[${id}]' does not exist`);
-  const images = cloud.images.filter((image) => ids.length === 0 || ids.includes(image.id));
+  // Every simulated image belongs to the one account: `self` or its id selects them, other owners nothing.
+  const owners = params.list('Owner');
+  const owned = owners.length === 0 || owners.some((owner) => owner === 'self' || owner === ownerId);
+  const filters = params.filters();
+  for (const filter of filters) if (imageFilterValue(cloud.images[0], filter.name) === undefined) throw invalidParameterValue(`The filter '${filter.name}' is invalid`);
+  const images = cloud.images
+    .filter((image) => owned && (ids.length === 0 || ids.includes(image.id)))
+    .filter((image) => filters.every((filter) => (imageFilterValue(image, filter.name) ?? []).some((value) => matchesFilterValue(value, filter.values))));
   return {
     imagesSet: images.map((image) => ({
       imageId: image.id,
