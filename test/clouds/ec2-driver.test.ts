@@ -9,6 +9,8 @@ import { CloudLimiter, createCloudCaller, createEc2Driver, isCloudError } from '
 import type { CloudError, Ec2Driver, LaunchRequest } from '@defib/clouds';
 import { AGENT_PROTOCOL_VERSION, ec2RegistrationSchema, encodeAgentConfig } from '@defib/contracts';
 import { testAgentKeyText } from '@defib/contracts/testing';
+import { createLogger } from '@defib/platform';
+import type { Logger } from '@defib/platform';
 import { ManualClock } from '@defib/platform/testing';
 import { createSimulator, InMemoryAgentNetwork } from '@defib/simulator';
 import type { Cloud, Simulator } from '@defib/simulator';
@@ -25,12 +27,13 @@ let driver: Ec2Driver;
 /** The EC2 actions the simulator admitted, in order. */
 let calls: string[];
 
-function driverFor(options: { region?: string; pageSize?: number; attemptTimeoutMs?: number } = {}): Ec2Driver {
+function driverFor(options: { region?: string; pageSize?: number; attemptTimeoutMs?: number; logger?: Logger } = {}): Ec2Driver {
   const registration = ec2RegistrationSchema.parse({ provider: 'ec2', endpoint: `${url}/ec2/`, region: options.region ?? 'us-east-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'sim-secret' } });
   const caller = createCloudCaller({
     cloud: 'sim-ec2',
     limiter: new CloudLimiter({ requestsPerSecond: 1_000, concurrency: 10 }),
     policy: { attemptTimeoutMs: options.attemptTimeoutMs ?? 5_000, initialDelayMs: 20, maxDelayMs: 100, budgetMs: 10_000 },
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   return createEc2Driver({ cloud: 'sim-ec2', registration, caller, ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }) });
 }
@@ -161,20 +164,19 @@ describe('ec2 driver: idempotent launches', () => {
   });
 
   it('creates exactly one VM when the first RunInstances answer never arrives in time', async () => {
-    // The first RunInstances is held in the API gate (where the simulator's latency faults act)
-    // until the driver has given up on it and retried; then it is let through as well.
-    let release: (() => void) | undefined;
-    const removeGate = cloud.addApiGate((operation) => {
-      if (operation !== 'RunInstances' || release !== undefined) return undefined;
-      return new Promise((resolve) => (release = () => resolve(undefined)));
-    });
-    const impatient = driverFor({ attemptTimeoutMs: 300 });
+    // An hour of API latency on RunInstances (on the simulator's manual clock: until the test
+    // advances it). The fault ends the moment the driver gives up on its first attempt, so the
+    // retry goes straight through; then the first request, still held, is let through as well.
+    const fault = simulator.faults.inject({ kind: 'api-latency', target: { cloud: 'sim-ec2' }, operations: ['RunInstances'], latency: 3_600_000 });
+    const onRetry = (line: string): void => {
+      if (line.includes('retrying')) simulator.faults.heal(fault.id);
+    };
+    const impatient = driverFor({ attemptTimeoutMs: 300, logger: createLogger({ service: 'test', level: 'debug', destination: { write: onRetry } }) });
     const launched = await impatient.launch(launchRequest());
     impatient.close();
     expect(count('RunInstances')).toBe(1);
-    release?.();
-    await waitFor(() => (count('RunInstances') === 2 ? true : undefined), { what: 'the held RunInstances to be answered' });
-    removeGate();
+    clock.advance(3_600_000);
+    await waitFor(() => (count('RunInstances') === 2 ? true : undefined), { what: 'the delayed RunInstances to be answered' });
     expect(cloud.list().map((vm) => vm.id)).toEqual([launched.id]);
   });
 });

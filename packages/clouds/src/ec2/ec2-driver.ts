@@ -8,7 +8,6 @@
  * a launch retried after a timeout gets the instance the first attempt created, and one retried
  * with other parameters is refused (`IdempotentParameterMismatch`, `rejected`).
  */
-import { createHash } from 'node:crypto';
 import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -21,12 +20,12 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import type { _InstanceType, EC2Client, Instance, InstanceStatus, Tag } from '@aws-sdk/client-ec2';
+import type { EC2Client, Instance, InstanceStatus } from '@aws-sdk/client-ec2';
 import type { Ec2Registration } from '@defib/contracts';
 import { RealClock, type Clock, type Logger } from '@defib/platform';
 import type { CloudCaller } from '../driver/cloud-call.ts';
-import { actionMetadataKey, managedMetadataKey } from '../driver/cloud-driver.ts';
-import type { CloudDriver, CloudInstance, CloudOfferings, LaunchRequest } from '../driver/cloud-driver.ts';
+import { managedMetadataKey } from '../driver/cloud-driver.ts';
+import type { CloudDriver, CloudInstance, CloudOfferings } from '../driver/cloud-driver.ts';
 import { CloudError, isCloudError } from '../driver/cloud-error.ts';
 import { createEc2Client, defaultEc2HttpTimeouts } from './ec2-client.ts';
 import type { Ec2HttpTimeouts } from './ec2-client.ts';
@@ -34,6 +33,7 @@ import { ec2CloudError } from './ec2-errors.ts';
 import type { Ec2ErrorContext } from './ec2-errors.ts';
 import { ImageIdCache, isAmiId, newestImageNamed, trustedImageOwners } from './ec2-images.ts';
 import { toCloudInstance } from './ec2-instances.ts';
+import { runInstancesInput } from './ec2-launch.ts';
 
 export interface Ec2DriverOptions {
   /** The registered cloud's name, for messages and metrics. */
@@ -53,17 +53,6 @@ export interface Ec2DriverOptions {
 /** The EC2 driver; `close` releases the SDK client's connections. */
 export interface Ec2Driver extends CloudDriver {
   close(): void;
-}
-
-/** EC2 allows client tokens of up to 64 ASCII characters; longer action ids are hashed to fit. */
-export function clientTokenFor(actionId: string): string {
-  return actionId.length <= 64 && /^[\x20-\x7e]+$/.test(actionId) ? actionId : createHash('sha256').update(actionId).digest('hex');
-}
-
-/** The instance's tags: the caller's metadata (less Defib's own keys), then Defib's marks and the name. */
-export function launchTags(request: LaunchRequest): Tag[] {
-  const own = Object.entries(request.metadata ?? {}).filter(([key]) => !key.startsWith('defib-') && key !== 'Name');
-  return [...own.map(([Key, Value]) => ({ Key, Value })), { Key: actionMetadataKey, Value: request.actionId }, { Key: managedMetadataKey, Value: 'true' }, { Key: 'Name', Value: request.name }];
 }
 
 const pageBounds = { min: 5, max: 1_000 };
@@ -152,25 +141,7 @@ export function createEc2Driver(options: Ec2DriverOptions): Ec2Driver {
 
     async launch(request) {
       const imageId = await resolveImage(request.image);
-      const network = request.network;
-      const result = await send('RunInstances', true, (signal) =>
-        client.send(
-          new RunInstancesCommand({
-            ImageId: imageId,
-            // Any type the cloud offers; the SDK's union lists only AWS's own.
-            InstanceType: request.flavor as _InstanceType,
-            MinCount: 1,
-            MaxCount: 1,
-            ClientToken: clientTokenFor(request.actionId),
-            TagSpecifications: [{ ResourceType: 'instance', Tags: launchTags(request) }],
-            ...(request.userData === undefined ? {} : { UserData: Buffer.from(request.userData, 'utf8').toString('base64') }),
-            ...(request.zone === undefined ? {} : { Placement: { AvailabilityZone: request.zone } }),
-            // EC2 attaches to subnets; OpenStack network names (`auto`, `private`) mean nothing here.
-            ...(network?.startsWith('subnet-') === true ? { SubnetId: network } : {}),
-          }),
-          { abortSignal: signal },
-        ),
-      );
+      const result = await send('RunInstances', true, (signal) => client.send(new RunInstancesCommand(runInstancesInput(request, imageId)), { abortSignal: signal }));
       const instance = result.Instances?.[0];
       if (instance?.InstanceId === undefined) throw new CloudError('unavailable', cloud, 'RunInstances', 'the answer named no instance');
       logger?.info({ actionId: request.actionId, instanceId: instance.InstanceId }, 'instance launched');
