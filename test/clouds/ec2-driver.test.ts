@@ -208,6 +208,14 @@ describe('ec2 driver: list', () => {
     expect(byName.get('partitioned')).toMatchObject({ state: 'running', cloudStatus: 'running', health: { instance: 'ok', system: 'ok', details: [] } });
   });
 
+  it('shows a VM whose host failed (and hangs with it) system-impaired', async () => {
+    const launched = await driver.launch(launchRequest({ userData: agentUserData() }));
+    clock.advance(timings.build + timings.statusChecksAfter);
+    simulator.faults.inject({ kind: 'host-failure', target: { cloud: 'sim-ec2', host: cloud.get(launched.id)?.host ?? '' }, mode: 'hang' });
+    const [listed] = await driver.list();
+    expect(listed).toMatchObject({ state: 'running', cloudStatus: 'running/system+instance-impaired', health: { system: 'impaired', instance: 'impaired', details: ['reachability'] } });
+  });
+
   it('shows terminated instances as terminated until the cloud forgets them', async () => {
     const launched = await driver.launch(launchRequest());
     clock.advance(timings.build);
