@@ -180,7 +180,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       { path: `${region.basePath}/compute`, handler: createNovaRouter({ cloud: region.cloud, identity }) },
       { path: `${region.basePath}/image`, handler: createGlanceRouter({ cloud: region.cloud, identity }) },
     ]),
-    { path: '/ec2', handler: createEc2Router({ clouds: () => ec2Clouds }) },
+    { path: '/ec2', handler: createEc2Router({ clouds: () => ec2Clouds, guests: (vmId) => agents.snapshot(vmId) }) },
   ];
   const app = createHttpApp({
     service: 'simulator',

@@ -3,8 +3,11 @@ import {
   AssociateAddressCommand,
   CreateTagsCommand,
   DescribeAddressesCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeInstanceStatusCommand,
+  DescribeInstanceTypesCommand,
+  DescribeRegionsCommand,
   DisassociateAddressCommand,
   EC2Client,
   EC2ServiceException,
@@ -15,11 +18,13 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import type { Instance } from '@aws-sdk/client-ec2';
+import type { DescribeImagesCommandInput, Instance } from '@aws-sdk/client-ec2';
 import { XMLParser } from 'fast-xml-parser';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startSimulator, testTimings } from './support/simulator-harness.ts';
+import { InMemoryAgentNetwork } from '../src/agents/in-memory-agent-network.ts';
+import { agentUserData, startSimulator, testTimings } from './support/simulator-harness.ts';
 import type { RunningSimulator } from './support/simulator-harness.ts';
+import type { SimulatorOptions } from '../src/simulator.ts';
 
 let sim: RunningSimulator;
 let ec2: EC2Client;
@@ -38,6 +43,15 @@ afterEach(async () => {
   ec2.destroy();
   await sim.stop();
 });
+
+/** Replaces the test's simulator with one built with other options. */
+async function restartWith(options: SimulatorOptions): Promise<void> {
+  await sim.stop();
+  ec2.destroy();
+  sim = await startSimulator(options);
+  ec2 = clientFor(sim.url);
+  imageId = sim.simulator.clouds.get('sim-ec2')?.images[0]?.id ?? '';
+}
 
 async function run(count = 1, extra: Partial<ConstructorParameters<typeof RunInstancesCommand>[0]> = {}): Promise<string[]> {
   const result = await ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: 't3.micro', MinCount: count, MaxCount: count, ...extra }));
@@ -118,6 +132,51 @@ describe('ec2 RunInstances', () => {
   });
 });
 
+describe('ec2 RunInstances with a ClientToken', () => {
+  it('answers a repeated token with the same reservation and instance, creating nothing', async () => {
+    const request = { ImageId: imageId, InstanceType: 't3.micro' as const, MinCount: 1, MaxCount: 1, ClientToken: 'launch-1' };
+    const first = await ec2.send(new RunInstancesCommand(request));
+    sim.clock.advance(testTimings.build);
+    const again = await ec2.send(new RunInstancesCommand(request));
+    expect(again.ReservationId).toBe(first.ReservationId);
+    expect(again.Instances?.map((instance) => instance.InstanceId)).toEqual(first.Instances?.map((instance) => instance.InstanceId));
+    expect(again.Instances?.[0]?.State?.Name).toBe('running');
+    expect(sim.simulator.clouds.get('sim-ec2')?.list()).toHaveLength(1);
+  });
+
+  it('shows the token the instance was launched with (the SDK makes one up when none is given)', async () => {
+    const [tokened = ''] = await run(1, { ClientToken: 'launch-2' });
+    const [plain = ''] = await run(1);
+    expect((await describe1(tokened)).ClientToken).toBe('launch-2');
+    expect((await describe1(plain)).ClientToken).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('refuses the token with other parameters with IdempotentParameterMismatch', async () => {
+    await run(1, { ClientToken: 'launch-3' });
+    const mismatch = await failure(ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: 't3.small', MinCount: 1, MaxCount: 1, ClientToken: 'launch-3' })));
+    expect(mismatch.name).toBe('IdempotentParameterMismatch');
+    expect(mismatch.$metadata.httpStatusCode).toBe(400);
+    expect(sim.simulator.clouds.get('sim-ec2')?.list()).toHaveLength(1);
+  });
+
+  it('keeps a token while its instance is on record and frees it once purged', async () => {
+    const [id = ''] = await running(1);
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    sim.clock.advance(testTimings.delete);
+    expect(await run(1, { ClientToken: id })).toEqual(await run(1, { ClientToken: id }));
+    const [terminated = ''] = await run(1, { ClientToken: 'launch-4' });
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [terminated] }));
+    sim.clock.advance(testTimings.delete);
+    expect(await run(1, { ClientToken: 'launch-4' })).toEqual([terminated]);
+    sim.clock.advance(testTimings.deletedRetention);
+    expect(await run(1, { ClientToken: 'launch-4' })).not.toEqual([terminated]);
+  });
+
+  it('refuses a token longer than 64 characters', async () => {
+    expect((await failure(ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1, ClientToken: 'x'.repeat(65) })))).name).toBe('InvalidParameterValue');
+  });
+});
+
 describe('ec2 DescribeInstances', () => {
   it('answers unknown ids with InvalidInstanceID.NotFound and malformed ones with InvalidInstanceID.Malformed', async () => {
     const notFound = await failure(ec2.send(new DescribeInstancesCommand({ InstanceIds: ['i-0123456789abcdef0'] })));
@@ -181,6 +240,94 @@ describe('ec2 DescribeInstanceStatus', () => {
     expect((await ec2.send(new DescribeInstanceStatusCommand({}))).InstanceStatuses).toEqual([]);
     const all = await ec2.send(new DescribeInstanceStatusCommand({ IncludeAllInstances: true }));
     expect(all.InstanceStatuses?.[0]).toMatchObject({ InstanceId: id, InstanceState: { Name: 'stopped' }, SystemStatus: { Status: 'not-applicable' } });
+  });
+});
+
+describe('ec2 status checks', () => {
+  const assemblyId = '0b7a3c52-6c1f-4d0e-9a57-1f2e3d4c5b6a';
+
+  beforeEach(async () => {
+    await restartWith({ agents: { network: new InMemoryAgentNetwork(), timings: { agentStart: 0, resourceStart: 0, jitter: 0 }, tickMs: 10 } });
+  });
+
+  /** A running instance with an agent, past its first status checks. */
+  async function checkedWithAgent(): Promise<string> {
+    const [id = ''] = await run(1, { UserData: agentUserData({ brokerUrl: 'amqp://sim', exchange: 'defib.agents', assemblyId }), Placement: { AvailabilityZone: 'us-east-1a' } });
+    sim.clock.advance(testTimings.build);
+    sim.clock.advance(testTimings.statusChecksAfter);
+    return id;
+  }
+
+  async function statusOf(id: string) {
+    return (await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [id] }))).InstanceStatuses?.[0];
+  }
+
+  it('fails the instance reachability check of a hung guest', async () => {
+    const id = await checkedWithAgent();
+    sim.simulator.faults.inject({ kind: 'vm-hang', target: { vm: id } });
+    expect(await statusOf(id)).toMatchObject({
+      SystemStatus: { Status: 'ok', Details: [{ Name: 'reachability', Status: 'passed' }] },
+      InstanceStatus: { Status: 'impaired', Details: [{ Name: 'reachability', Status: 'failed' }] },
+    });
+  });
+
+  it('fails the system reachability check of an instance whose host failed', async () => {
+    const id = await checkedWithAgent();
+    const host = sim.simulator.clouds.get('sim-ec2')?.get(id)?.host ?? '';
+    sim.simulator.faults.inject({ kind: 'host-failure', target: { cloud: 'sim-ec2', host }, mode: 'hang' });
+    expect(await statusOf(id)).toMatchObject({ SystemStatus: { Status: 'impaired', Details: [{ Name: 'reachability', Status: 'failed' }] }, InstanceStatus: { Status: 'impaired' } });
+    const impaired = await ec2.send(new DescribeInstanceStatusCommand({ Filters: [{ Name: 'system-status.status', Values: ['impaired'] }] }));
+    expect(impaired.InstanceStatuses?.map((status) => status.InstanceId)).toEqual([id]);
+  });
+
+  it('passes both checks of an instance whose agent is only partitioned', async () => {
+    const id = await checkedWithAgent();
+    sim.simulator.faults.inject({ kind: 'agent-partition', target: { vm: id } });
+    expect(await statusOf(id)).toMatchObject({ SystemStatus: { Status: 'ok' }, InstanceStatus: { Status: 'ok', Details: [{ Name: 'reachability', Status: 'passed' }] } });
+  });
+
+  it('reports initializing until the first checks ran, even for a hung guest', async () => {
+    const [id = ''] = await run(1, { UserData: agentUserData({ brokerUrl: 'amqp://sim', exchange: 'defib.agents', assemblyId }) });
+    sim.clock.advance(testTimings.build);
+    sim.simulator.faults.inject({ kind: 'vm-hang', target: { vm: id } });
+    expect(await statusOf(id)).toMatchObject({ SystemStatus: { Status: 'initializing' }, InstanceStatus: { Status: 'initializing', Details: [{ Name: 'reachability', Status: 'initializing' }] } });
+  });
+
+  it('pages with MaxResults and NextToken, pending instances included only with IncludeAllInstances', async () => {
+    const launched = await running(7);
+    const pending = await run(1);
+    const first = await ec2.send(new DescribeInstanceStatusCommand({ MaxResults: 5, IncludeAllInstances: true }));
+    const second = await ec2.send(new DescribeInstanceStatusCommand({ MaxResults: 5, IncludeAllInstances: true, NextToken: first.NextToken }));
+    expect([...(first.InstanceStatuses ?? []), ...(second.InstanceStatuses ?? [])].map((status) => status.InstanceId)).toEqual([...launched, ...pending]);
+    expect(second.NextToken).toBeUndefined();
+    expect((await ec2.send(new DescribeInstanceStatusCommand({}))).InstanceStatuses?.map((status) => status.InstanceId)).toEqual(launched);
+    expect((await failure(ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: launched, MaxResults: 5 })))).name).toBe('InvalidParameterCombination');
+  });
+});
+
+describe('ec2 DescribeImages', () => {
+  const names = async (input: DescribeImagesCommandInput): Promise<string[]> => ((await ec2.send(new DescribeImagesCommand(input))).Images ?? []).map((image) => image.Name ?? '');
+
+  it('filters by name and state, and by owner: the account (self) owns every image', async () => {
+    expect(await names({ Filters: [{ Name: 'name', Values: ['fedora-*'] }, { Name: 'state', Values: ['available'] }] })).toEqual(['fedora-40']);
+    expect(await names({ Owners: ['self', 'amazon'], Filters: [{ Name: 'name', Values: ['ubuntu-24.04'] }] })).toEqual(['ubuntu-24.04']);
+    expect(await names({ Owners: ['amazon'] })).toEqual([]);
+    expect((await failure(ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'colour', Values: ['red'] }] })))).name).toBe('InvalidParameterValue');
+  });
+});
+
+describe('ec2 DescribeInstanceTypes and DescribeRegions', () => {
+  it('lists the instance types the region offers, in pages', async () => {
+    const first = await ec2.send(new DescribeInstanceTypesCommand({ MaxResults: 5 }));
+    expect(first.InstanceTypes?.map((type) => type.InstanceType)).toEqual(['t3.micro', 't3.small', 'm5.large', 'm1.small']);
+    expect(first.InstanceTypes?.[0]).toMatchObject({ VCpuInfo: { DefaultVCpus: 2 }, MemoryInfo: { SizeInMiB: 1024 } });
+    expect(first.NextToken).toBeUndefined();
+    expect((await failure(ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: ['x9.huge' as 't3.micro'] })))).name).toBe('InvalidParameterValue');
+  });
+
+  it('lists the regions and refuses one it does not serve', async () => {
+    expect((await ec2.send(new DescribeRegionsCommand({ RegionNames: ['us-east-1'] }))).Regions).toEqual([{ RegionName: 'us-east-1', Endpoint: 'ec2.us-east-1.amazonaws.com', OptInStatus: 'opt-in-not-required' }]);
+    expect((await failure(ec2.send(new DescribeRegionsCommand({ RegionNames: ['eu-nowhere-1'] })))).name).toBe('InvalidParameterValue');
   });
 });
 

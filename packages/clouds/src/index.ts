@@ -12,4 +12,6 @@ export * from './driver/cloud-call.ts';
 export * from './driver/cloud-driver.ts';
 export * from './driver/cloud-error.ts';
 export * from './driver/cloud-limiter.ts';
+export * from './ec2/ec2-driver.ts';
+export type { Ec2HttpTimeouts } from './ec2/ec2-client.ts';
 export * from './openstack/openstack-driver.ts';

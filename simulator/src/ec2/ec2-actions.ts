@@ -2,19 +2,30 @@
  * The EC2 actions the simulator serves: each reads its Query parameters, works on the cloud model
  * and returns the body of its `<{Action}Response>`.
  */
-import type { Cloud } from '../cloud/cloud.ts';
+import type { Cloud, Image } from '../cloud/cloud.ts';
 import { CloudError } from '../cloud/cloud-error.ts';
 import { ec2State } from '../cloud/ec2-state.ts';
 import type { Operation } from '../cloud/lifecycle.ts';
 import type { Vm, VmTag } from '../cloud/vm.ts';
+import type { ClientTokens } from './ec2-client-tokens.ts';
+import { launchFingerprint } from './ec2-client-tokens.ts';
 import { Ec2Error, instancesNotFound, invalidParameterValue, missingParameter } from './ec2-errors.ts';
 import { matchesFilterValue, pageOf, requireInstanceIds } from './ec2-params.ts';
 import type { Ec2Filter, Ec2Params } from './ec2-params.ts';
 import { addressXml, instanceStatusXml, instanceXml, ownerId, reservationsXml, stateChangeXml, statusChecks } from './ec2-views.ts';
+import type { GuestProbe } from './ec2-views.ts';
 import type { XmlValue } from './ec2-xml.ts';
 
+/** What actions need beside the cloud model: the region's client tokens and a look at the guests. */
+export interface Ec2Context {
+  readonly clientTokens: ClientTokens;
+  readonly guests: GuestProbe;
+  /** Every region the endpoint serves (DescribeRegions). */
+  readonly regions: readonly string[];
+}
+
 /** One action: parameters and cloud in, response body out. */
-export type Ec2Action = (params: Ec2Params, cloud: Cloud) => Record<string, XmlValue>;
+export type Ec2Action = (params: Ec2Params, cloud: Cloud, context: Ec2Context) => Record<string, XmlValue>;
 
 const base64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -106,7 +117,7 @@ function changeState(operation: Operation, responseList: string): Ec2Action {
   };
 }
 
-const runInstances: Ec2Action = (params, cloud) => {
+const runInstances: Ec2Action = (params, cloud, { clientTokens }) => {
   const imageId = params.required('ImageId');
   if (!/^ami-[0-9a-f]+$/.test(imageId)) throw new Ec2Error('InvalidAMIID.Malformed', `Invalid id: "${imageId}" (expecting "ami-...")`);
   const minCount = params.int('MinCount');
@@ -117,39 +128,50 @@ const runInstances: Ec2Action = (params, cloud) => {
   if (maxCount < minCount) throw invalidParameterValue(`Value (${maxCount}) for parameter maxCount is invalid. Expected at least minCount (${minCount}).`);
   const userData = params.get('UserData');
   if (userData !== undefined && (userData.length % 4 !== 0 || !base64.test(userData))) throw invalidParameterValue('Invalid BASE64 encoding of user data.');
+  const token = params.get('ClientToken') ?? '';
+  const fingerprint = launchFingerprint(params);
+  const repeated = token === '' ? undefined : clientTokens.repeated(token, fingerprint);
   const subnetId = params.get('SubnetId');
-  const created = cloud.create(
-    {
-      name: '',
-      imageId,
-      flavorId: params.get('InstanceType') ?? 'm1.small',
-      zone: params.get('Placement.AvailabilityZone'),
-      userData,
-      tags: instanceTags(params),
-      networks: subnetId === undefined ? undefined : [subnetId],
-      keyName: params.get('KeyName'),
-    },
-    maxCount,
-  );
-  const first = created[0];
-  return { reservationId: first?.reservationId, ownerId, groupSet: [], instancesSet: created.map((vm) => instanceXml(vm, cloud)) };
+  const launched =
+    repeated?.vms ??
+    cloud.create(
+      {
+        name: '',
+        imageId,
+        flavorId: params.get('InstanceType') ?? 'm1.small',
+        zone: params.get('Placement.AvailabilityZone'),
+        userData,
+        tags: instanceTags(params),
+        networks: subnetId === undefined ? undefined : [subnetId],
+        keyName: params.get('KeyName'),
+      },
+      maxCount,
+    );
+  if (!repeated && token !== '') clientTokens.remember(token, fingerprint, launched);
+  const first = launched[0];
+  return { reservationId: first?.reservationId, ownerId, groupSet: [], instancesSet: launched.map((vm) => instanceXml(vm, cloud, token)) };
 };
 
-const describeInstances: Ec2Action = (params, cloud) => {
+const describeInstances: Ec2Action = (params, cloud, { clientTokens }) => {
   const named = namedInstances(params, cloud, false);
   if (named && params.get('MaxResults') !== undefined) throw new Ec2Error('InvalidParameterCombination', 'The parameter instancesSet cannot be used with the parameter maxResults');
   const vms = filterInstances(named ?? cloud.list(), params.filters(), instanceFilters, instanceFilterValue);
   const { page, nextToken } = pageOf(vms, params, 5);
-  return { reservationSet: reservationsXml(page, cloud), nextToken };
+  return { reservationSet: reservationsXml(page, cloud, (vm) => clientTokens.tokenOf(vm)), nextToken };
 };
 
-const describeInstanceStatus: Ec2Action = (params, cloud) => {
+const describeInstanceStatus: Ec2Action = (params, cloud, { guests }) => {
   const named = namedInstances(params, cloud, false);
+  if (named && params.get('MaxResults') !== undefined) throw new Ec2Error('InvalidParameterCombination', 'The parameter instancesSet cannot be used with the parameter maxResults');
   const includeAll = params.bool('IncludeAllInstances');
-  let vms = (named ?? cloud.list()).filter((vm) => includeAll || ec2State(vm.state).name === 'running');
-  vms = filterInstances(vms, params.filters(), statusFilters, (vm, name) => (name === 'system-status.status' || name === 'instance-status.status' ? [statusChecks(vm, cloud)] : instanceFilterValue(vm, name)));
+  const candidates = (named ?? cloud.list()).filter((vm) => includeAll || ec2State(vm.state).name === 'running');
+  const vms = filterInstances(candidates, params.filters(), statusFilters, (vm, name) => {
+    if (name === 'system-status.status') return [statusChecks(vm, cloud, guests).system.status];
+    if (name === 'instance-status.status') return [statusChecks(vm, cloud, guests).instance.status];
+    return instanceFilterValue(vm, name);
+  });
   const { page, nextToken } = pageOf(vms, params, 5);
-  return { instanceStatusSet: page.map((vm) => instanceStatusXml(vm, cloud)), nextToken };
+  return { instanceStatusSet: page.map((vm) => instanceStatusXml(vm, cloud, guests)), nextToken };
 };
 
 const createTags: Ec2Action = (params, cloud) => {
@@ -269,10 +291,32 @@ const describeAvailabilityZones: Ec2Action = (_params, cloud) => ({
   })),
 });
 
+function imageFilterValue(image: Image | undefined, name: string): string[] | undefined {
+  switch (name) {
+    case 'name':
+      return image ? [image.name] : [];
+    case 'image-id':
+      return image ? [image.id] : [];
+    case 'state':
+      return ['available'];
+    case 'owner-id':
+      return [ownerId];
+    default:
+      return undefined;
+  }
+}
+
 const describeImages: Ec2Action = (params, cloud) => {
   const ids = params.list('ImageId');
   for (const id of ids) if (!cloud.images.some((image) => image.id === id)) throw new Ec2Error('InvalidAMIID.NotFound', `The image id '[${id}]' does not exist`);
-  const images = cloud.images.filter((image) => ids.length === 0 || ids.includes(image.id));
+  // Every simulated image belongs to the one account: `self` or its id selects them, other owners nothing.
+  const owners = params.list('Owner');
+  const owned = owners.length === 0 || owners.some((owner) => owner === 'self' || owner === ownerId);
+  const filters = params.filters();
+  for (const filter of filters) if (imageFilterValue(cloud.images[0], filter.name) === undefined) throw invalidParameterValue(`The filter '${filter.name}' is invalid`);
+  const images = cloud.images
+    .filter((image) => owned && (ids.length === 0 || ids.includes(image.id)))
+    .filter((image) => filters.every((filter) => (imageFilterValue(image, filter.name) ?? []).some((value) => matchesFilterValue(value, filter.values))));
   return {
     imagesSet: images.map((image) => ({
       imageId: image.id,
@@ -292,6 +336,42 @@ const describeImages: Ec2Action = (params, cloud) => {
   };
 };
 
+/** The cloud's flavors as instance types, paged like every EC2 list. */
+const describeInstanceTypes: Ec2Action = (params, cloud) => {
+  const requested = params.list('InstanceType');
+  const unknown = requested.filter((name) => !cloud.flavors.some((flavor) => flavor.name === name));
+  if (unknown.length > 0) throw invalidParameterValue(`The following supplied instance types do not exist: [${unknown.join(', ')}]`);
+  const flavors = cloud.flavors.filter((flavor) => requested.length === 0 || requested.includes(flavor.name));
+  const { page, nextToken } = pageOf(flavors, params, 5);
+  return {
+    instanceTypeSet: page.map((flavor) => ({
+      instanceType: flavor.name,
+      currentGeneration: true,
+      supportedUsageClasses: ['on-demand'],
+      supportedRootDeviceTypes: ['ebs'],
+      bareMetal: false,
+      hypervisor: 'nitro',
+      processorInfo: { supportedArchitectures: ['x86_64'] },
+      vCpuInfo: { defaultVCpus: flavor.vcpus },
+      memoryInfo: { sizeInMiB: flavor.ramMb },
+      instanceStorageSupported: false,
+    })),
+    nextToken,
+  };
+};
+
+/** The regions this endpoint serves; naming one it does not is an `InvalidParameterValue`, as on AWS. */
+const describeRegions: Ec2Action = (params, _cloud, { regions }) => {
+  const requested = params.list('RegionName');
+  const unknown = requested.filter((name) => !regions.includes(name));
+  if (unknown.length > 0) throw invalidParameterValue(`Invalid region names: ${unknown.join(', ')}`);
+  return {
+    regionInfo: regions
+      .filter((name) => requested.length === 0 || requested.includes(name))
+      .map((name) => ({ regionName: name, regionEndpoint: `ec2.${name}.amazonaws.com`, optInStatus: 'opt-in-not-required' })),
+  };
+};
+
 /** Every supported action by its `Action` name. */
 export const ec2Actions: Readonly<Record<string, Ec2Action>> = {
   RunInstances: runInstances,
@@ -300,8 +380,8 @@ export const ec2Actions: Readonly<Record<string, Ec2Action>> = {
   StartInstances: changeState('start', 'instancesSet'),
   StopInstances: changeState('stop', 'instancesSet'),
   TerminateInstances: changeState('delete', 'instancesSet'),
-  RebootInstances: (params, cloud) => {
-    changeState('reboot', 'instancesSet')(params, cloud);
+  RebootInstances: (params, cloud, context) => {
+    changeState('reboot', 'instancesSet')(params, cloud, context);
     return { return: true };
   },
   CreateTags: createTags,
@@ -313,5 +393,7 @@ export const ec2Actions: Readonly<Record<string, Ec2Action>> = {
   DescribeAddresses: describeAddresses,
   DescribeAvailabilityZones: describeAvailabilityZones,
   DescribeImages: describeImages,
+  DescribeInstanceTypes: describeInstanceTypes,
+  DescribeRegions: describeRegions,
 };
 

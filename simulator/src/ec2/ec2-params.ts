@@ -33,6 +33,11 @@ export class Ec2Params {
     return this.#values.get(name);
   }
 
+  /** Every parameter as `[name, value]`, sorted by name. */
+  entries(): [string, string][] {
+    return [...this.#values.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   required(name: string): string {
     const value = this.get(name);
     if (value === undefined || value === '') throw missingParameter(name);

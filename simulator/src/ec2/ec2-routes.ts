@@ -8,8 +8,11 @@ import express from 'express';
 import type { ErrorRequestHandler, Request, Response, Router } from 'express';
 import type { Cloud } from '../cloud/cloud.ts';
 import { ec2Actions } from './ec2-actions.ts';
+import { clientTokensOf } from './ec2-client-tokens.ts';
+import type { ClientTokens } from './ec2-client-tokens.ts';
 import { Ec2Error, ec2ErrorFromRejection, toEc2Error } from './ec2-errors.ts';
 import { Ec2Params } from './ec2-params.ts';
+import type { GuestProbe } from './ec2-views.ts';
 import { errorXml, responseXml } from './ec2-xml.ts';
 
 /** The region of a SigV4 credential scope (`AKID/date/region/service/aws4_request`). */
@@ -26,8 +29,17 @@ function sendXml(res: Response, status: number, xml: string): void {
   res.status(status).type('text/xml;charset=UTF-8').send(xml);
 }
 
-export function createEc2Router(options: { clouds: () => readonly Cloud[] }): Router {
+export interface Ec2RouterOptions {
+  /** The EC2 clouds (one per region), the first answering requests signed for no known region. */
+  readonly clouds: () => readonly Cloud[];
+  /** What the instance status check sees of a guest (the agent runtime's snapshots); every guest answers when absent. */
+  readonly guests?: GuestProbe;
+}
+
+export function createEc2Router(options: Ec2RouterOptions): Router {
   const router = express.Router();
+  const clientTokens = new WeakMap<Cloud, ClientTokens>();
+  const guests: GuestProbe = options.guests ?? (() => undefined);
   router.use((_req, res, next) => {
     const requestId = randomUUID();
     res.locals.ec2RequestId = requestId;
@@ -48,7 +60,8 @@ export function createEc2Router(options: { clouds: () => readonly Cloud[] }): Ro
     if (!handler) throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
     const rejection = await cloud.admit(action);
     if (rejection) throw ec2ErrorFromRejection(rejection);
-    sendXml(res, 200, responseXml(action, requestIdOf(res), handler(params, cloud)));
+    const context = { clientTokens: clientTokensOf(clientTokens, cloud), guests, regions: clouds.map((candidate) => candidate.region) };
+    sendXml(res, 200, responseXml(action, requestIdOf(res), handler(params, cloud, context)));
   });
 
   router.use((_req, _res, next) => next(new Ec2Error('InvalidAction', 'The requested path is not an EC2 endpoint; send Query requests to /ec2/.')));

@@ -29,8 +29,8 @@ function stateXml(state: LifecycleState): XmlValue {
   return { code, name };
 }
 
-/** One `instancesSet` item. */
-export function instanceXml(vm: Readonly<Vm>, cloud: Cloud): XmlValue {
+/** One `instancesSet` item; `clientToken` is the RunInstances token it was launched with, if any. */
+export function instanceXml(vm: Readonly<Vm>, cloud: Cloud, clientToken = ''): XmlValue {
   const state = ec2State(vm.state);
   const privateAddress = vm.addresses.find((address) => address.kind === 'fixed');
   const publicAddress = vm.addresses.find((address) => address.kind === 'floating');
@@ -68,7 +68,7 @@ export function instanceXml(vm: Readonly<Vm>, cloud: Cloud): XmlValue {
     rootDeviceName: '/dev/xvda',
     blockDeviceMapping: [],
     virtualizationType: 'hvm',
-    clientToken: '',
+    clientToken,
     tagSet: vm.tags.length === 0 ? undefined : vm.tags.map((tag) => ({ key: tag.key, value: tag.value })),
     hypervisor: 'xen',
     ebsOptimized: false,
@@ -77,14 +77,14 @@ export function instanceXml(vm: Readonly<Vm>, cloud: Cloud): XmlValue {
 }
 
 /** Groups instances (kept in order) into `reservationSet` items. */
-export function reservationsXml(vms: readonly Readonly<Vm>[], cloud: Cloud): XmlValue[] {
+export function reservationsXml(vms: readonly Readonly<Vm>[], cloud: Cloud, tokenOf: (vm: Readonly<Vm>) => string): XmlValue[] {
   const reservations: { id: string; vms: Readonly<Vm>[] }[] = [];
   for (const vm of vms) {
     const last = reservations.at(-1);
     if (last?.id === vm.reservationId) last.vms.push(vm);
     else reservations.push({ id: vm.reservationId, vms: [vm] });
   }
-  return reservations.map((reservation) => ({ reservationId: reservation.id, ownerId, groupSet: [], instancesSet: reservation.vms.map((vm) => instanceXml(vm, cloud)) }));
+  return reservations.map((reservation) => ({ reservationId: reservation.id, ownerId, groupSet: [], instancesSet: reservation.vms.map((vm) => instanceXml(vm, cloud, tokenOf(vm))) }));
 }
 
 /** One item of a Start/Stop/TerminateInstances response. */
@@ -92,19 +92,44 @@ export function stateChangeXml(vm: Readonly<Vm>, previous: LifecycleState): XmlV
   return { instanceId: vm.id, currentState: stateXml(vm.state), previousState: stateXml(previous) };
 }
 
-/** Status-check summary: not-applicable unless running, initializing until the checks have run. */
-export function statusChecks(vm: Readonly<Vm>, cloud: Cloud): 'ok' | 'initializing' | 'not-applicable' {
-  if (ec2State(vm.state).name !== 'running') return 'not-applicable';
+/** What EC2's instance status check sees of a guest: whether it answers. Undefined when the VM runs no simulated agent. */
+export type GuestProbe = (vmId: string) => { readonly hung?: boolean | undefined } | undefined;
+
+/** One status check's summary (`ok`, `impaired`, …) and its `reachability` detail. */
+export interface StatusCheck {
+  readonly status: 'ok' | 'impaired' | 'initializing' | 'not-applicable';
+  readonly reachability?: 'passed' | 'failed' | 'initializing';
+}
+
+/** The system (host) and instance (guest) checks of one instance. */
+export interface StatusChecks {
+  readonly system: StatusCheck;
+  readonly instance: StatusCheck;
+}
+
+const check = (healthy: boolean): StatusCheck => (healthy ? { status: 'ok', reachability: 'passed' } : { status: 'impaired', reachability: 'failed' });
+
+/**
+ * EC2's status checks: not-applicable unless running, initializing until they first ran
+ * (`statusChecksAfter` after launch), then the system check fails on a host that is down and the
+ * instance check on a guest that hangs. A guest whose agent is merely cut off from the bus passes:
+ * EC2 probes the VM from its host, not over Defib's network.
+ */
+export function statusChecks(vm: Readonly<Vm>, cloud: Cloud, guests: GuestProbe): StatusChecks {
+  if (ec2State(vm.state).name !== 'running') return { system: { status: 'not-applicable' }, instance: { status: 'not-applicable' } };
   const checkedAt = (vm.launchedAt ?? vm.createdAt) + cloud.timings.statusChecksAfter / cloud.speedFactor;
-  return cloud.now() >= checkedAt ? 'ok' : 'initializing';
+  if (cloud.now() < checkedAt) return { system: { status: 'initializing', reachability: 'initializing' }, instance: { status: 'initializing', reachability: 'initializing' } };
+  return { system: check(!cloud.isHostDown(vm.host)), instance: check(guests(vm.id)?.hung !== true) };
+}
+
+function checkXml(summary: StatusCheck): XmlValue {
+  return { status: summary.status, details: summary.reachability ? [{ name: 'reachability', status: summary.reachability }] : undefined };
 }
 
 /** System and instance status of one instance. */
-export function instanceStatusXml(vm: Readonly<Vm>, cloud: Cloud): XmlValue {
-  const status = statusChecks(vm, cloud);
-  const reachability = status === 'ok' ? 'passed' : status === 'initializing' ? 'initializing' : undefined;
-  const summary = { status, details: reachability ? [{ name: 'reachability', status: reachability }] : undefined };
-  return { instanceId: vm.id, availabilityZone: vm.zone, instanceState: stateXml(vm.state), systemStatus: summary, instanceStatus: summary };
+export function instanceStatusXml(vm: Readonly<Vm>, cloud: Cloud, guests: GuestProbe): XmlValue {
+  const checks = statusChecks(vm, cloud, guests);
+  return { instanceId: vm.id, availabilityZone: vm.zone, instanceState: stateXml(vm.state), systemStatus: checkXml(checks.system), instanceStatus: checkXml(checks.instance) };
 }
 
 /** One `addressesSet` item. */
