@@ -72,6 +72,7 @@ describe('cloud connections of a service', () => {
       ...testServiceConfig(registryDatabase, bus, { databasePoolSize: 5, auth: { adminToken: ADMIN_TOKEN, readTokens: [], serviceTokens: [SERVICE_TOKEN], openReads: false } }),
       secretKey: randomBytes(32).toString('base64'),
       unactedStartAfterMs: 30_000,
+      cloudCheckTimeoutMs: 2_000,
     };
     await startRegistry();
     admin = apiClient(() => `http://127.0.0.1:${registryConfig.port}`, ADMIN_TOKEN);
@@ -102,7 +103,7 @@ describe('cloud connections of a service', () => {
   it('fetches a connection with its service token and keeps it sealed in its own table', async () => {
     await admin.json('PUT', '/v1/clouds/sim-a', 201, { body: openstack('first-password-a') });
     const registration = await connections.get('sim-a');
-    expect(registration).toEqual({ ...openstack('first-password-a'), interface: 'public' });
+    expect(registration).toEqual({ ...openstack('first-password-a'), interface: 'public', limits: { requestsPerSecond: 10, concurrency: 10 } });
     const [row] = await sealedRows();
     expect(row).toMatchObject({ name: 'sim-a', provider: 'openstack', stale: false });
     expect(row?.sealed_registration).not.toContain('first-password-a');

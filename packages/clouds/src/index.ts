@@ -15,3 +15,4 @@ export * from './driver/cloud-limiter.ts';
 export * from './ec2/ec2-driver.ts';
 export type { Ec2HttpTimeouts } from './ec2/ec2-client.ts';
 export * from './openstack/openstack-driver.ts';
+export * from './driver/driver-factory.ts';

@@ -93,6 +93,12 @@ export type OpenstackCredentials = z.output<typeof openstackCredentialsSchema>;
 /** EC2 access key credentials. */
 export type Ec2Credentials = z.output<typeof ec2CredentialsSchema>;
 
+/**
+ * Only in the answer to a registration the cloud could not be asked about (unreachable or
+ * throttling): what could not be checked. The check is repeated at launch.
+ */
+const registrationWarningsSchema = z.array(z.string()).optional();
+
 /** The API's view of a registered OpenStack cloud. */
 export const publicOpenstackCloudSchema = z.strictObject({
   name: nameSchema,
@@ -105,6 +111,7 @@ export const publicOpenstackCloudSchema = z.strictObject({
   network: z.string().optional(),
   limits: cloudLimitsSchema,
   credentialsSet: z.literal(true),
+  warnings: registrationWarningsSchema,
 });
 
 /** The API's view of a registered EC2 cloud. */
@@ -117,6 +124,7 @@ export const publicEc2CloudSchema = z.strictObject({
   accessKeyId: z.string().regex(/^\*{4}.{0,4}$/),
   limits: cloudLimitsSchema,
   credentialsSet: z.literal(true),
+  warnings: registrationWarningsSchema,
 });
 
 /** A registered cloud as the API returns it: never a password, secret key or session token. */

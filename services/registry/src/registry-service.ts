@@ -3,7 +3,9 @@
  * catalogues → routes and the status projection's consumer.
  */
 import { validateManifest, type DomainEvent, type Manifest } from '@defib/contracts';
+import { cloudDriverFactory } from '@defib/clouds';
 import { createServiceKernel, type Logger, SecretBox } from '@defib/platform';
+import { createCloudChecks, type DriverFor } from './cloud-checks.ts';
 import { createCloudCatalogue } from './clouds.ts';
 import type { RegistryConfig } from './config.ts';
 import { createDeployableCatalogue } from './deployables.ts';
@@ -20,6 +22,8 @@ export interface RegistryServiceOptions {
   relayOutbox?: boolean;
   /** Called after each consumed event is projected (tests wait on it). */
   onProjected?: (event: DomainEvent) => void;
+  /** The drivers registrations and manifests are checked with; the real cloud drivers unless a test says otherwise. */
+  driverFor?: DriverFor;
 }
 
 function parseStoredManifest(stored: unknown): Manifest {
@@ -40,8 +44,11 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
   const { db } = kernel.database;
   const clouds = createCloudCatalogue(db, kernel.outbox, SecretBox.fromBase64(config.secretKey));
   const deployables = createDeployableCatalogue(db, kernel.outbox, parseStoredManifest);
+  // An interactive check: one attempt within the timeout; a cloud that does not answer gets a warning, not a wait.
+  const driverFor = options.driverFor ?? cloudDriverFactory({ logger: kernel.logger, policy: { attemptTimeoutMs: config.cloudCheckTimeoutMs, maxAttempts: 1, budgetMs: config.cloudCheckTimeoutMs } });
   const routes = registryRoutes({
     clouds,
+    checks: createCloudChecks(driverFor),
     deployables,
     unactedStartAfterMs: config.unactedStartAfterMs,
     now: () => new Date(),

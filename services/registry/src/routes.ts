@@ -2,6 +2,7 @@
 import { cloudConnectionSchema, cloudRegistrationSchema, publicCloudSchema, validateManifest, type ManifestValidation } from '@defib/contracts';
 import { AppError, defineRoute, type BodyParser, type Route } from '@defib/platform';
 import { z } from 'zod';
+import type { CloudChecks } from './cloud-checks.ts';
 import type { CloudCatalogue } from './clouds.ts';
 import type { DeployableCatalogue } from './deployables.ts';
 import { unactedStartNotice } from './start-request.ts';
@@ -51,6 +52,8 @@ const deployableSchema = z.object({
   assemblies: z.array(z.object({ id: z.uuid(), name: z.string(), resources: z.array(z.object({ id: z.uuid(), name: z.string() })) })),
   createdAt: z.string(),
   updatedAt: z.string(),
+  /** Only in the answer to an apply whose images and flavors could not be checked against the cloud (it was unreachable). */
+  warnings: z.array(z.string()).optional(),
 });
 
 const listQuery = z.strictObject({
@@ -81,6 +84,7 @@ function desiredStateRoute(action: 'start' | 'stop', deployables: DeployableCata
 
 export interface RegistryRouteDependencies {
   clouds: CloudCatalogue;
+  checks: CloudChecks;
   deployables: DeployableCatalogue;
   status: (name: string, recentLimit: number) => Promise<DeployableStatus>;
   /** How long a start request may wait for recovery before the status says nothing has acted on it. */
@@ -88,7 +92,12 @@ export interface RegistryRouteDependencies {
   now: () => Date;
 }
 
-export function registryRoutes({ clouds, deployables, status, unactedStartAfterMs, now }: RegistryRouteDependencies): Route[] {
+/** The answer's body with the warnings a check raised, if it raised any. */
+function withWarnings<T extends object>(body: T, warnings: readonly string[]): T & { warnings?: string[] } {
+  return warnings.length === 0 ? body : { ...body, warnings: [...warnings] };
+}
+
+export function registryRoutes({ clouds, checks, deployables, status, unactedStartAfterMs, now }: RegistryRouteDependencies): Route[] {
   return [
     defineRoute({
       method: 'put',
@@ -99,10 +108,18 @@ export function registryRoutes({ clouds, deployables, status, unactedStartAfterM
       scope: 'write',
       params: nameParams,
       body: cloudRegistrationSchema,
-      responses: { 200: { description: 'Replaced', schema: publicCloudSchema }, 201: { description: 'Registered', schema: publicCloudSchema }, 400: problem('Invalid registration') },
+      description:
+        'The cloud is asked first: credentials it refuses, or a region or endpoint it does not have, are a 422 naming the problem. When it cannot be reached the registration is stored with `warnings`, and checked again at launch.',
+      responses: {
+        200: { description: 'Replaced', schema: publicCloudSchema },
+        201: { description: 'Registered', schema: publicCloudSchema },
+        400: problem('Invalid registration'),
+        422: problem('The cloud refused the registration'),
+      },
       async handler({ params, body, correlationId }) {
+        const warnings = await checks.registration(params.name, body);
         const { cloud, created } = await clouds.register(params.name, body, correlationId);
-        return { status: created ? 201 : 200, body: cloud };
+        return { status: created ? 201 : 200, body: withWarnings(cloud, warnings) };
       },
     }),
     defineRoute({
@@ -164,7 +181,8 @@ export function registryRoutes({ clouds, deployables, status, unactedStartAfterM
       path: '/v1/deployables/:name',
       operationId: 'applyDeployable',
       summary: 'Apply a deployable manifest (JSON or YAML); idempotent',
-      description: 'Stores the manifest. Applying the same manifest again changes nothing; a changed manifest gets the next version.',
+      description:
+        "Stores the manifest. Applying the same manifest again changes nothing; a changed manifest gets the next version. The images, flavors and networks it names are checked against the cloud's offerings (a 400 naming the field and what the cloud offers); when the cloud cannot be reached the manifest is stored with `warnings`.",
       tags: ['deployables'],
       scope: 'write',
       params: nameParams,
@@ -184,8 +202,11 @@ export function registryRoutes({ clouds, deployables, status, unactedStartAfterM
           issues.push({ path: 'cloud', message: `no cloud named ${named.cloud} is registered` });
         }
         if (!validation.ok || issues.length > 0) throw AppError.validation(issues, 'the manifest is not valid');
-        const { deployable, outcome } = await deployables.apply(params.name, validation.manifest, written, correlationId);
-        return { status: outcome === 'created' ? 201 : 200, body: deployable, headers: { 'Defib-Apply-Outcome': outcome } };
+        const { manifest } = validation;
+        const offered = await checks.manifest(manifest.cloud, await clouds.registration(manifest.cloud), manifest);
+        if (offered.issues.length > 0) throw AppError.validation(offered.issues, `the manifest names what cloud ${manifest.cloud} does not offer`);
+        const { deployable, outcome } = await deployables.apply(params.name, manifest, written, correlationId);
+        return { status: outcome === 'created' ? 201 : 200, body: withWarnings(deployable, offered.warnings), headers: { 'Defib-Apply-Outcome': outcome } };
       },
     }),
     defineRoute({

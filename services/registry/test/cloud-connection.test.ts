@@ -17,15 +17,17 @@ describe("registry: a cloud's connection for Defib's services", () => {
     await registry?.close();
   });
 
+  const defaultLimits = { requestsPerSecond: 10, concurrency: 10 };
+
   it('gives a service token the full registration, credentials included, and asks not to cache it', async () => {
     const response = await registry.request('GET', '/v1/clouds/sim-openstack/connection', { token: SERVICE_TOKEN });
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     const { updatedAt, ...connection } = cloudConnectionSchema.parse(await response.json());
-    expect(connection).toEqual({ name: 'sim-openstack', registration: { ...openstackCloud, interface: 'public' } });
+    expect(connection).toEqual({ name: 'sim-openstack', registration: { ...openstackCloud, interface: 'public', limits: defaultLimits } });
     expect(Date.parse(updatedAt)).toBeLessThanOrEqual(Date.now());
     const { updatedAt: _updatedAt, ...ec2 } = await registry.json<Record<string, unknown>>('GET', '/v1/clouds/sim-ec2/connection', 200, { token: SERVICE_TOKEN });
-    expect(ec2).toEqual({ name: 'sim-ec2', registration: ec2Cloud });
+    expect(ec2).toEqual({ name: 'sim-ec2', registration: { ...ec2Cloud, limits: defaultLimits } });
   });
 
   it('says when the registration last changed, later for every change', async () => {

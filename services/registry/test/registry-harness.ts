@@ -46,6 +46,7 @@ export async function startRegistry(options: RegistryServiceOptions = {}): Promi
     }),
     secretKey: randomBytes(32).toString('base64'),
     unactedStartAfterMs: 300,
+    cloudCheckTimeoutMs: 2_000,
   };
   const spy = await startEventSpy(isolatedBus);
 

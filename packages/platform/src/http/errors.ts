@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'unprocessable'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'not_acceptable'
@@ -27,6 +28,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  unprocessable: 422,
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_acceptable: 406,
@@ -102,6 +104,11 @@ export class AppError extends Error {
 
   static conflict(message: string, options?: AppErrorOptions): AppError {
     return new AppError('conflict', message, options);
+  }
+
+  /** Well-formed, but what it names does not work: a cloud that refuses the registered credentials. */
+  static unprocessable(message: string, options?: AppErrorOptions): AppError {
+    return new AppError('unprocessable', message, options);
   }
 
   static payloadTooLarge(limitBytes: number): AppError {

@@ -42,6 +42,7 @@ export const PROBLEM_TITLES: Readonly<Record<ErrorCode, string>> = {
   forbidden: 'Forbidden',
   not_found: 'Not found',
   conflict: 'Conflict',
+  unprocessable: 'Unprocessable content',
   payload_too_large: 'Payload too large',
   unsupported_media_type: 'Unsupported media type',
   not_acceptable: 'Not acceptable',
@@ -158,6 +159,8 @@ function codeForStatus(status: number): ErrorCode {
       return 'not_acceptable';
     case 409:
       return 'conflict';
+    case 422:
+      return 'unprocessable';
     case 413:
       return 'payload_too_large';
     case 415:

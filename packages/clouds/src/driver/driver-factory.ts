@@ -1,0 +1,57 @@
+/**
+ * Builds the driver for a registered cloud. One factory per process: its drivers share the
+ * process's limiters (one per cloud), and a driver is kept while its cloud's registration is
+ * unchanged, so its authentication and name lookups are reused.
+ */
+import type { CloudRegistration } from '@defib/contracts';
+import { RealClock, type Clock, type Logger } from '@defib/platform';
+import { createEc2Driver } from '../ec2/ec2-driver.ts';
+import { createOpenstackDriver } from '../openstack/openstack-driver.ts';
+import { createCloudCaller, type RetryPolicy } from './cloud-call.ts';
+import type { CloudDriver } from './cloud-driver.ts';
+import { CloudLimiters } from './cloud-limiter.ts';
+
+export interface CloudDriverFactoryOptions {
+  /** The process's limiters; a factory of its own is made when left out. */
+  readonly limiters?: CloudLimiters;
+  readonly policy?: Partial<RetryPolicy>;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/** The driver for cloud `name` as registered. */
+export type CloudDriverFactory = (name: string, registration: CloudRegistration) => CloudDriver;
+
+/** Builds one driver, with no reuse: {@link cloudDriverFactory} is what services use. */
+export function createCloudDriver(name: string, registration: CloudRegistration, options: CloudDriverFactoryOptions = {}): CloudDriver {
+  const clock = options.clock ?? new RealClock();
+  const limiters = options.limiters ?? new CloudLimiters(clock);
+  const caller = createCloudCaller({
+    cloud: name,
+    limiter: limiters.for(name, registration.limits),
+    clock,
+    ...(options.policy === undefined ? {} : { policy: options.policy }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
+  const common = { cloud: name, caller, clock, ...(options.logger === undefined ? {} : { logger: options.logger }) };
+  switch (registration.provider) {
+    case 'openstack':
+      return createOpenstackDriver({ ...common, registration });
+    case 'ec2':
+      return createEc2Driver({ ...common, registration });
+  }
+}
+
+export function cloudDriverFactory(options: CloudDriverFactoryOptions = {}): CloudDriverFactory {
+  const clock = options.clock ?? new RealClock();
+  const shared = { ...options, clock, limiters: options.limiters ?? new CloudLimiters(clock) };
+  const drivers = new Map<string, { fingerprint: string; driver: CloudDriver }>();
+  return (name, registration) => {
+    const fingerprint = JSON.stringify(registration);
+    const kept = drivers.get(name);
+    if (kept?.fingerprint === fingerprint) return kept.driver;
+    const driver = createCloudDriver(name, registration, shared);
+    drivers.set(name, { fingerprint, driver });
+    return driver;
+  };
+}
