@@ -31,7 +31,8 @@ import { createEc2Client, defaultEc2HttpTimeouts } from './ec2-client.ts';
 import type { Ec2HttpTimeouts } from './ec2-client.ts';
 import { ec2CloudError } from './ec2-errors.ts';
 import type { Ec2ErrorContext } from './ec2-errors.ts';
-import { ImageIdCache, isAmiId, newestImageNamed, trustedImageOwners } from './ec2-images.ts';
+import { ExpiringCache } from '../driver/expiring-cache.ts';
+import { isAmiId, newestImageNamed, trustedImageOwners } from './ec2-images.ts';
 import { toCloudInstance } from './ec2-instances.ts';
 import { runInstancesInput } from './ec2-launch.ts';
 
@@ -63,7 +64,7 @@ export function createEc2Driver(options: Ec2DriverOptions): Ec2Driver {
   const logger = options.logger?.child({ component: 'ec2-driver', cloud });
   const pageSize = Math.min(pageBounds.max, Math.max(pageBounds.min, options.pageSize ?? pageBounds.max));
   const client: EC2Client = createEc2Client(registration, options.httpTimeouts ?? defaultEc2HttpTimeouts);
-  const images = new ImageIdCache(clock, options.imageCacheTtlMs ?? 300_000);
+  const images = new ExpiringCache<string>({ clock, ttlMs: options.imageCacheTtlMs ?? 300_000, maxEntries: 1_000 });
   const { secretAccessKey, sessionToken } = registration.credentials;
   const errorContext: Ec2ErrorContext = { cloud, secrets: sessionToken === undefined ? [secretAccessKey] : [secretAccessKey, sessionToken], now: () => clock.now() };
 
@@ -95,14 +96,15 @@ export function createEc2Driver(options: Ec2DriverOptions): Ec2Driver {
 
   const resolveImage = async (image: string): Promise<string> => {
     if (isAmiId(image)) return image;
-    const cached = images.get(image);
-    if (cached !== undefined) return cached;
+    return (await images.load(image, () => lookUpImage(image))).value;
+  };
+
+  const lookUpImage = async (image: string): Promise<string> => {
     const result = await send('DescribeImages', true, (signal) =>
       client.send(new DescribeImagesCommand({ Owners: trustedImageOwners, Filters: [{ Name: 'name', Values: [image] }, { Name: 'state', Values: ['available'] }] }), { abortSignal: signal }),
     );
     const found = newestImageNamed(result.Images ?? [], image);
     if (found?.ImageId === undefined) throw new CloudError('not-found', cloud, 'DescribeImages', `no available image named "${image}" owned by this account or Amazon (give another owner's image by its ami- id)`);
-    images.set(image, found.ImageId);
     return found.ImageId;
   };
 

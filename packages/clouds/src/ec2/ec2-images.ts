@@ -6,7 +6,6 @@
  * a recovery storm does not cost one DescribeImages per launch.
  */
 import type { Image } from '@aws-sdk/client-ec2';
-import type { Clock } from '@defib/platform';
 
 /** Owners a name is looked up among. */
 export const trustedImageOwners = ['self', 'amazon'];
@@ -23,26 +22,3 @@ export function newestImageNamed(images: readonly Image[], name: string): Image 
   return images.filter((image) => image.Name === name && image.ImageId !== undefined).sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''))[0];
 }
 
-/** Image ids by name, each kept for `ttlMs`. */
-export class ImageIdCache {
-  readonly #entries = new Map<string, { id: string; expiresAt: number }>();
-  readonly #clock: Clock;
-  readonly #ttlMs: number;
-
-  constructor(clock: Clock, ttlMs: number) {
-    this.#clock = clock;
-    this.#ttlMs = ttlMs;
-  }
-
-  get(name: string): string | undefined {
-    const entry = this.#entries.get(name);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt > this.#clock.now()) return entry.id;
-    this.#entries.delete(name);
-    return undefined;
-  }
-
-  set(name: string, id: string): void {
-    this.#entries.set(name, { id, expiresAt: this.#clock.now() + this.#ttlMs });
-  }
-}

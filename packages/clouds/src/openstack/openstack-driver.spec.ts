@@ -374,7 +374,7 @@ describe('openstack driver: launch', () => {
     const driver = driverWith();
     tokenIssued('token-a');
     namesKnown();
-    nock(neutron).get('/v2.0/networks').times(3).reply(200, { networks: [] });
+    nock(neutron).get('/v2.0/networks').times(2).reply(200, { networks: [] });
     lookupFinds([]);
     nock(nova).post('/v2.1/servers').reply(202, { server: { id: serverId } });
     nock(nova).get(`/v2.1/servers/${serverId}`).reply(200, { server: server() });

@@ -8,7 +8,7 @@
 import type { Clock } from '@defib/platform';
 import { z } from 'zod';
 import { CloudError } from '../driver/cloud-error.ts';
-import { ExpiringCache } from './expiring-cache.ts';
+import { ExpiringCache } from '../driver/expiring-cache.ts';
 import type { OpenstackApi } from './openstack-api.ts';
 import { defaultNetwork, isNovaKeyword, isUuid, namedNetwork, neutronNetworksSchema, type NeutronNetwork, type NovaNetworks } from './openstack-networks.ts';
 import { glanceNextMarker, novaNextMarker, readAllPages } from './paging.ts';
@@ -51,23 +51,31 @@ export function someNames(names: readonly string[], most = 20): string {
 export class OpenstackLookups {
   readonly #options: OpenstackLookupsOptions;
   readonly #ids: ExpiringCache<string>;
+  /** Nova's `networks` for each choice (`''`: none made), as looked up in Neutron. */
+  readonly #networkChoices: ExpiringCache<NovaNetworks>;
+  /** The flavor list under way, shared by concurrent launches (Nova cannot look one flavor up by name). */
+  #flavorsLoading: Promise<{ id: string; name: string }[]> | undefined;
 
   constructor(options: OpenstackLookupsOptions) {
     this.#options = options;
     this.#ids = new ExpiringCache({ clock: options.clock, ttlMs: options.cacheTtlMs, maxEntries: options.cacheMaxEntries });
+    this.#networkChoices = new ExpiringCache({ clock: options.clock, ttlMs: options.cacheTtlMs, maxEntries: options.cacheMaxEntries });
   }
 
   /** Forgets the kept ids of a launch's image, flavor and network (a create said one of them is gone). */
   forget(image: string, flavor: string, network: string | undefined): void {
     this.#ids.delete(`image:${image}`);
     this.#ids.delete(`flavor:${flavor}`);
-    if (network !== undefined) this.#ids.delete(`network:${network}`);
+    this.#networkChoices.delete(network ?? '');
   }
 
   /** The id of the active image named (or identified by) `name`. */
   async image(name: string, operation: string): Promise<Resolved> {
-    const kept = this.#ids.get(`image:${name}`);
-    if (kept !== undefined) return { id: kept, cached: true };
+    const { value, cached } = await this.#ids.load(`image:${name}`, () => this.#lookUpImage(name, operation));
+    return { id: value, cached };
+  }
+
+  async #lookUpImage(name: string, operation: string): Promise<string> {
     const { images } = await this.#options.api.read(imagesSchema, { service: 'image', operation, path: '/v2/images', query: { name }, idempotent: true });
     const active = images.filter((image) => image.status === undefined || image.status === null || image.status === 'active');
     const [only] = active;
@@ -79,15 +87,15 @@ export class OpenstackLookups {
       const inactive = images.map((image) => `${image.id} is ${image.status ?? 'unknown'}`);
       throw new CloudError('not-found', this.#options.cloud, operation, inactive.length > 0 ? `image ${name} is not active (${inactive.join(', ')})` : `no image named ${name}`);
     }
-    this.#ids.set(`image:${name}`, found.id);
-    return { id: found.id, cached: false };
+    return found.id;
   }
 
   /** The id of the flavor named (or identified by) `name`. */
   async flavor(name: string, operation: string): Promise<Resolved> {
     const kept = this.#ids.get(`flavor:${name}`);
     if (kept !== undefined) return { id: kept, cached: true };
-    const flavors = await this.#flavors(operation);
+    this.#flavorsLoading ??= this.#flavors(operation).finally(() => (this.#flavorsLoading = undefined));
+    const flavors = await this.#flavorsLoading;
     const found = flavors.find((flavor) => flavor.name === name) ?? flavors.find((flavor) => flavor.id === name);
     if (!found) throw new CloudError('not-found', this.#options.cloud, operation, `no flavor named ${name}; the cloud has: ${someNames(flavors.map((flavor) => flavor.name))}`);
     this.#ids.set(`flavor:${name}`, found.id);
@@ -101,9 +109,8 @@ export class OpenstackLookups {
    */
   async networks(choice: string | undefined, operation: string): Promise<{ readonly networks: NovaNetworks; readonly cached: boolean }> {
     if (choice !== undefined && isNovaKeyword(choice)) return { networks: choice, cached: false };
-    const kept = choice === undefined ? undefined : this.#ids.get(`network:${choice}`);
-    if (kept !== undefined) return { networks: [{ uuid: kept }], cached: true };
-    return { networks: await this.#lookUpNetworks(choice, operation), cached: false };
+    const { value, cached } = await this.#networkChoices.load(choice ?? '', () => this.#lookUpNetworks(choice, operation));
+    return { networks: value, cached };
   }
 
   async #lookUpNetworks(choice: string | undefined, operation: string): Promise<NovaNetworks> {
@@ -115,10 +122,7 @@ export class OpenstackLookups {
     }
     if (choice === undefined) return defaultNetwork(cloud, operation, await this.#networks(operation, {}));
     const matches = [...(await this.#networks(operation, { name: choice })), ...(isUuid(choice) ? await this.#networks(operation, { id: choice }) : [])];
-    const chosen = namedNetwork(cloud, operation, choice, matches);
-    const [first] = typeof chosen === 'string' ? [] : chosen;
-    if (first) this.#ids.set(`network:${choice}`, first.uuid);
-    return chosen;
+    return namedNetwork(cloud, operation, choice, matches);
   }
 
   /** The names of the active images. */
