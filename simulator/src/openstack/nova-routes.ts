@@ -1,6 +1,7 @@
 /**
- * Nova's compute API v2.1 for one OpenStack cloud: version documents, servers, server actions,
- * flavors and availability zones, with microversions and Keystone tokens.
+ * Nova's compute API v2.1 for one OpenStack cloud: version documents, servers, server actions and
+ * metadata, flavors, availability zones and the image and network proxies of 2.1 (gone at 2.36),
+ * with microversions and Keystone tokens, as Zed answers them (simulator/test/fidelity.test.ts).
  */
 import { randomUUID } from 'node:crypto';
 import express from 'express';
@@ -13,10 +14,11 @@ import { shapeProblem } from '../value-shape.ts';
 import { origin } from './endpoints.ts';
 import type { Identity, Token } from './identity.ts';
 import { KeystoneError, sendKeystoneError } from './keystone-routes.ts';
-import { atLeast, formatMicroversion, negotiateMicroversion } from './microversion.ts';
+import { UnsupportedMicroversionError, atLeast, formatMicroversion, negotiateMicroversion } from './microversion.ts';
 import type { Microversion } from './microversion.ts';
+import { requireToken } from './service-gate.ts';
 import { badRequest, invalidField, itemNotFound, novaFaultFromRejection, sendNovaFault, serverNotFound, toNovaFault } from './nova-errors.ts';
-import { computeVersion, flavorDetail, flavorSummary, serverDetail, serverSummary } from './nova-views.ts';
+import { computeVersion, computeVersions, flavorDetail, flavorSummary, proxiedImage, proxiedNetwork, serverDetail, serverSummary } from './nova-views.ts';
 import type { NovaViewContext } from './nova-views.ts';
 
 /** Nova's `osapi_max_limit`: the longest page a list returns. */
@@ -61,10 +63,26 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     next();
   });
 
+  const echoVersion = (res: Response, version: string): void => {
+    res.set({ 'OpenStack-API-Version': `compute ${version}`, 'X-OpenStack-Nova-API-Version': version, Vary: 'OpenStack-API-Version, X-OpenStack-Nova-API-Version' });
+  };
+  /** The requested microversion; a 406 still echoes what was asked for, as Nova does. */
+  const negotiate = (req: Request, res: Response): Microversion => {
+    try {
+      const version = negotiateMicroversion({ openStackApiVersion: req.get('OpenStack-API-Version'), novaApiVersion: req.get('X-OpenStack-Nova-API-Version') });
+      echoVersion(res, formatMicroversion(version));
+      return version;
+    } catch (error) {
+      if (error instanceof UnsupportedMicroversionError) echoVersion(res, error.requested);
+      throw error;
+    }
+  };
+
   router.get('/', (req, res) => {
-    res.json({ versions: [{ ...computeVersion(computeRoot(req)), 'media-types': undefined }] });
+    res.json(computeVersions(computeRoot(req)));
   });
   router.get(['/v2.1', '/v2.1/'], (req, res) => {
+    negotiate(req, res);
     res.json({ version: computeVersion(computeRoot(req)) });
   });
 
@@ -78,11 +96,9 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     next();
   });
   api.use((req: Request, res: Response, next: NextFunction) => {
-    res.set('Vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
-    const version = negotiateMicroversion({ openStackApiVersion: req.get('OpenStack-API-Version'), novaApiVersion: req.get('X-OpenStack-Nova-API-Version') });
-    res.set({ 'OpenStack-API-Version': `compute ${formatMicroversion(version)}`, 'X-OpenStack-Nova-API-Version': formatMicroversion(version) });
-    const token = identity.validate(req.get('X-Auth-Token'));
-    if (!token) throw new KeystoneError(401, 'Unauthorized', 'The request you have made requires authentication.');
+    // keystonemiddleware turns a request without a valid token away before Nova reads its microversion.
+    const token = requireToken(identity, req);
+    const version = negotiate(req, res);
     Object.assign(res.locals, { version, token } satisfies NovaLocals);
     next();
   });
@@ -91,10 +107,14 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     await admit(detail ? 'servers.detail' : 'servers.list');
     const view = context(req, res);
     const query = queryStrings(req);
-    const includeDeleted = query.deleted === 'true' || query.deleted === 'True' || query.status?.toUpperCase() === 'DELETED';
+    // `deleted=true` lists only deleted servers; a changes-since/-before window lists the servers
+    // deleted in it beside the others (status DELETED), as does asking for that status.
+    const changesBefore = atLeast(view.version, 2, 66) ? query['changes-before'] : undefined;
+    const deletedOnly = query.deleted !== undefined && ['true', 'True', '1'].includes(query.deleted);
+    const includeDeleted = deletedOnly || query['changes-since'] !== undefined || changesBefore !== undefined || query.status?.toUpperCase() === 'DELETED';
     let vms = cloud
       .list()
-      .filter((vm) => includeDeleted || vm.state.phase !== 'deleted')
+      .filter((vm) => (deletedOnly ? vm.state.phase === 'deleted' : includeDeleted || vm.state.phase !== 'deleted'))
       .sort((a, b) => b.sequence - a.sequence);
     if (query.name !== undefined) {
       const pattern = safeRegExp(query.name);
@@ -124,6 +144,11 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
       if (Number.isNaN(since)) throw badRequest(`Invalid filter field: changes-since.`);
       vms = vms.filter((vm) => vm.updatedAt >= since);
     }
+    if (changesBefore !== undefined) {
+      const before = Date.parse(changesBefore);
+      if (Number.isNaN(before)) throw badRequest(`Invalid filter field: changes-before.`);
+      vms = vms.filter((vm) => vm.updatedAt <= before);
+    }
     const limit = parseLimit(query.limit);
     if (query.marker !== undefined) {
       const index = vms.findIndex((vm) => vm.id === query.marker);
@@ -133,7 +158,8 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     const page = vms.slice(0, limit);
     const body: Record<string, unknown> = { servers: page.map((vm) => (detail ? serverDetail(vm, view) : serverSummary(vm, view))) };
     const last = page.at(-1);
-    if (last && page.length === limit && vms.length > limit) {
+    // Nova links to a next page whenever a page is full, even when nothing follows it.
+    if (last && page.length === limit) {
       const next = new URLSearchParams({ ...query, limit: String(limit), marker: last.id });
       body.servers_links = [{ rel: 'next', href: `${view.computeRoot}/v2.1/servers${detail ? '/detail' : ''}?${next.toString()}` }];
     }
@@ -146,6 +172,18 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
   api.get('/servers/:id', async (req, res) => {
     await admit('servers.show');
     res.json({ server: serverDetail(visibleServer(req.params.id), context(req, res)) });
+  });
+
+  api.get('/servers/:id/metadata', async (req, res) => {
+    await admit('servers.metadata.list');
+    res.json({ metadata: visibleServer(req.params.id).metadata });
+  });
+  api.get('/servers/:id/metadata/:key', async (req, res) => {
+    await admit('servers.metadata.show');
+    const metadata = visibleServer(req.params.id).metadata;
+    const value = Object.hasOwn(metadata, req.params.key) ? metadata[req.params.key] : undefined;
+    if (value === undefined) throw itemNotFound('Metadata item was not found');
+    res.json({ meta: { [req.params.key]: value } });
   });
 
   api.post('/servers', async (req, res) => {
@@ -247,6 +285,22 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     throw itemNotFound(`Flavor ${req.params.id} has no extra specs with key ${req.params.key}.`);
   });
 
+  // The proxies to Glance and Neutron of microversion 2.1, removed at 2.36 (404 from then on).
+  const proxy = (req: Request, res: Response, next: NextFunction): void => {
+    if (atLeast(locals(res).version, 2, 36)) throw itemNotFound('The resource could not be found.');
+    next();
+  };
+  api.get('/images', proxy, async (req, res) => {
+    await admit('images.list');
+    const view = context(req, res);
+    const glanceRoot = view.computeRoot.replace(/\/compute$/, '/image');
+    res.json({ images: cloud.images.map((image) => proxiedImage(image, view, glanceRoot)) });
+  });
+  api.get('/os-networks', proxy, async (_req, res) => {
+    await admit('networks.list');
+    res.json({ networks: cloud.networks.map(proxiedNetwork) });
+  });
+
   api.get('/os-availability-zone', async (_req, res) => {
     await admit('availability-zones.list');
     res.json({ availabilityZoneInfo: cloud.config.zones.map((zone) => ({ zoneName: zone.name, zoneState: { available: true }, hosts: null })) });
@@ -335,14 +389,16 @@ function parseCreateRequest(body: unknown, version: Microversion): { request: Cr
   if (typeof server.flavorRef !== 'string' && typeof server.flavorRef !== 'number') throw invalidField('flavorRef', server.flavorRef, `${JSON.stringify(server.flavorRef)} is not of type 'string', 'integer'`);
   if (typeof server.imageRef !== 'string' || server.imageRef === '') throw badRequest('Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.');
   if (server.networks === undefined && atLeast(version, 2, 37)) throw invalidField('server', server, "'networks' is a required property");
-  let networks: string[] | undefined;
+  let networks: string[] | 'none' | undefined;
   if (Array.isArray(server.networks)) {
     networks = server.networks.map((entry) => {
       const uuid = asRecord(entry)?.uuid;
       if (typeof uuid !== 'string') throw badRequest('Bad networks format: network uuid is not in proper format');
       return uuid;
     });
-  } else if (server.networks !== undefined && server.networks !== 'auto' && server.networks !== 'none') {
+  } else if (server.networks === 'none') {
+    networks = 'none';
+  } else if (server.networks !== undefined && server.networks !== 'auto') {
     throw invalidField('networks', server.networks, `${JSON.stringify(server.networks)} is not one of ['none', 'auto']`);
   }
   let userData: string | undefined;
@@ -379,6 +435,8 @@ function parseCreateRequest(body: unknown, version: Microversion): { request: Cr
       tags,
       networks,
       keyName: typeof server.key_name === 'string' ? server.key_name : null,
+      // Before 2.19 a server had no description of its own: Nova sets it to the name.
+      description: typeof server.description === 'string' ? server.description : atLeast(version, 2, 19) ? null : name,
     },
     count: maxCount,
     returnReservationId: server.return_reservation_id === true || server.return_reservation_id === 'True' || server.return_reservation_id === 'true',
