@@ -9,7 +9,8 @@
  * (service, method, path relative to the service's root, headers, body) and the response (status,
  * selected headers, JSON body). Requests name things through placeholders the replay fills in with
  * its own values: `{token}`, `{password}`, `{server:<alias>}`, `{image}`, `{flavor}`, `{network}`,
- * `{prefix}` (this run's server-name prefix), `{since}`/`{before}` (times), `{missing}` (an id that
+ * `{prefix}` (this run's server-name prefix, kept in each fixture as `prefix`), `{last-listed}` (the
+ * last server of the latest list), `{since}`/`{before}` (times), `{missing}` (an id that
  * names nothing). No token, password or admin password is stored. The servers it creates are deleted.
  */
 import { randomBytes } from 'node:crypto';
@@ -53,10 +54,10 @@ const identityRoot = authUrl.replace(/\/v3\/?$/, '');
 const outDir = join(dirname(fileURLToPath(import.meta.url)), '../../simulator/test/fidelity/zed');
 
 const mv = (version: string): Record<string, string> => ({ 'OpenStack-API-Version': `compute ${version}` });
-const tokenBody = (secret: string): object => ({
+const tokenBody = (secret: string, projectName = project): object => ({
   auth: {
     identity: { methods: ['password'], password: { user: { name: user, domain: { name: domain }, password: secret } } },
-    scope: { project: { name: project, domain: { name: domain } } },
+    scope: { project: { name: projectName, domain: { name: domain } } },
   },
 });
 // The user data a Defib agent would get: base64 of a small JSON document.
@@ -68,6 +69,8 @@ const listQuery = 'name=^{prefix}-';
 export const steps: Step[] = [
   { name: 'identity-version', about: 'The identity v3 version document, without a token', request: { service: 'identity', method: 'GET', path: '/v3' } },
   { name: 'identity-token', about: 'A project-scoped password token: 201, catalogue, X-Subject-Token', request: { service: 'identity', method: 'POST', path: '/v3/auth/tokens', headers: { 'Content-Type': 'application/json' }, body: tokenBody('{password}') } },
+  { name: 'identity-token-validate', about: 'Validating a token: the token document again', request: { service: 'identity', method: 'GET', path: '/v3/auth/tokens', headers: { 'X-Auth-Token': '{token}', 'X-Subject-Token': '{token}' } } },
+  { name: 'identity-token-unknown-project', about: 'A scope naming no project: 401', request: { service: 'identity', method: 'POST', path: '/v3/auth/tokens', headers: { 'Content-Type': 'application/json' }, body: tokenBody('{password}', 'no-such-project') } },
   { name: 'identity-token-bad-password', about: 'A wrong password: 401 in Keystone\'s error format', request: { service: 'identity', method: 'POST', path: '/v3/auth/tokens', headers: { 'Content-Type': 'application/json' }, body: tokenBody('{wrong-password}') } },
   { name: 'compute-versions', about: 'The compute root lists v2.1 with its microversion range, without a token', request: { service: 'compute', method: 'GET', path: '/' } },
   { name: 'compute-version-v2.1', about: 'The v2.1 version document, without a token', request: { service: 'compute', method: 'GET', path: '/v2.1' } },
@@ -79,6 +82,8 @@ export const steps: Step[] = [
   { name: 'flavors-detail', about: 'Flavors in detail at 2.1', request: compute('GET', '/v2.1/flavors/detail') },
   { name: 'flavors-detail-2.61', about: 'Flavors in detail with description and extra specs', request: compute('GET', '/v2.1/flavors/detail', { headers: mv('2.61') }) },
   { name: 'flavor-show', about: 'One flavor', request: compute('GET', '/v2.1/flavors/{flavor}') },
+  { name: 'flavor-missing', about: 'A flavor that does not exist: 404', request: compute('GET', '/v2.1/flavors/999') },
+  { name: 'availability-zones', about: 'Availability zones, as a non-detailed list', request: compute('GET', '/v2.1/os-availability-zone') },
   { name: 'glance-images', about: 'Glance v2 images list', request: { service: 'image', method: 'GET', path: '/v2/images', headers: { 'X-Auth-Token': '{token}' } } },
   { name: 'glance-image-show', about: 'One Glance image', request: { service: 'image', method: 'GET', path: '/v2/images/{image}', headers: { 'X-Auth-Token': '{token}' } } },
   { name: 'neutron-versions', about: 'Neutron\'s version list', request: { service: 'network', method: 'GET', path: '/' } },
@@ -101,24 +106,42 @@ export const steps: Step[] = [
     request: compute('POST', '/v2.1/servers', { headers: mv('2.52'), body: server('c', { networks: [{ uuid: '{network}' }], metadata: { 'defib-action': 'launch', 'defib-assembly': 'db' }, user_data: userData, tags: ['defib'] }) }),
     creates: 'c',
   },
+  { name: 'server-create-unknown-flavor', about: 'A flavor that does not exist: 400', request: compute('POST', '/v2.1/servers', { headers: mv('2.37'), body: server('x', { flavorRef: '999', networks: 'none' }) }) },
+  { name: 'server-create-unknown-image', about: 'An image that does not exist: 400', request: compute('POST', '/v2.1/servers', { headers: mv('2.37'), body: server('x', { imageRef: missingId, networks: 'none' }) }) },
+  { name: 'server-create-unknown-network', about: 'A network that does not exist: 400', request: compute('POST', '/v2.1/servers', { headers: mv('2.37'), body: server('x', { networks: [{ uuid: missingId }] }) }) },
+  { name: 'server-create-unknown-field', about: 'A field Nova does not know: 400', request: compute('POST', '/v2.1/servers', { headers: mv('2.37'), body: server('x', { networks: 'none', colour: 'red' }) }) },
   { name: 'server-show-active-2.1', about: 'An ACTIVE server at 2.1', request: compute('GET', '/v2.1/servers/{server:a}'), await: { server: 'a', status: 'ACTIVE' } },
   { name: 'server-show-active-latest', about: 'An ACTIVE server at Zed\'s latest microversion', request: compute('GET', '/v2.1/servers/{server:c}', { headers: mv('latest') }), await: { server: 'c', status: 'ACTIVE' } },
   { name: 'server-show-no-networks', about: 'The server made with networks "none" has no addresses', request: compute('GET', '/v2.1/servers/{server:b}', { headers: mv('2.37') }), await: { server: 'b', status: 'ACTIVE' } },
   { name: 'server-metadata', about: 'A server\'s metadata', request: compute('GET', '/v2.1/servers/{server:c}/metadata') },
   { name: 'server-metadata-item', about: 'One metadata item', request: compute('GET', '/v2.1/servers/{server:c}/metadata/defib-action') },
   { name: 'server-metadata-item-missing', about: 'A metadata key the server lacks: 404', request: compute('GET', '/v2.1/servers/{server:c}/metadata/no-such-key') },
+  { name: 'server-tags', about: 'A server\'s tags (2.26)', request: compute('GET', '/v2.1/servers/{server:c}/tags', { headers: mv('2.26') }) },
+  { name: 'server-reboot-bad-type', about: 'A reboot type Nova does not know: 400', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { reboot: { type: 'GENTLE' } } }) },
+  { name: 'server-action-unknown', about: 'An action Nova does not know: 400', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { 'os-nothing': null } }) },
   { name: 'server-start-active', about: 'os-start on an ACTIVE server: 409', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { 'os-start': null } }) },
   { name: 'server-reboot-soft', about: 'Soft reboot: 202, no body', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { reboot: { type: 'SOFT' } } }) },
   { name: 'server-reboot-hard', about: 'Hard reboot: 202, no body', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { reboot: { type: 'HARD' } } }), await: { server: 'a', status: 'ACTIVE' } },
   { name: 'server-stop', about: 'os-stop: 202', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { 'os-stop': null } }), await: { server: 'a', status: 'ACTIVE' } },
   { name: 'server-show-shutoff', about: 'A stopped server', request: compute('GET', '/v2.1/servers/{server:a}'), await: { server: 'a', status: 'SHUTOFF' } },
+  { name: 'servers-filter-status', about: 'Servers filtered by status', request: compute('GET', `/v2.1/servers/detail?${listQuery}&status=SHUTOFF`) },
   { name: 'server-stop-shutoff', about: 'os-stop on a SHUTOFF server: 409', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { 'os-stop': null } }) },
   { name: 'server-reboot-soft-shutoff', about: 'A soft reboot of a SHUTOFF server: 409', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { reboot: { type: 'SOFT' } } }) },
   { name: 'server-start', about: 'os-start: 202', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { 'os-start': null } }) },
   { name: 'servers-list', about: 'Servers, summary, filtered by name', request: compute('GET', `/v2.1/servers?${listQuery}`), await: { server: 'a', status: 'ACTIVE' } },
+  { name: 'servers-filter-ip', about: 'Servers filtered by address (a regular expression)', request: compute('GET', `/v2.1/servers/detail?${listQuery}&ip=10.20.`) },
+  { name: 'servers-filter-flavor', about: 'Servers filtered by flavor', request: compute('GET', `/v2.1/servers/detail?${listQuery}&flavor={flavor}`) },
+  { name: 'servers-filter-image', about: 'Servers filtered by image', request: compute('GET', `/v2.1/servers/detail?${listQuery}&image={image}`) },
+  { name: 'servers-filter-tags', about: 'Servers filtered by tag (2.26)', request: compute('GET', `/v2.1/servers/detail?${listQuery}&tags=defib`, { headers: mv('2.26') }) },
+  { name: 'servers-filter-zone', about: 'Servers filtered by availability zone', request: compute('GET', `/v2.1/servers/detail?${listQuery}&availability_zone=nova`) },
+  { name: 'servers-filter-unknown', about: 'A filter Nova does not know, at 2.1: ignored', request: compute('GET', `/v2.1/servers/detail?${listQuery}&colour=red`) },
+  { name: 'servers-filter-unknown-2.75', about: 'A filter Nova does not know, from 2.75 on', request: compute('GET', `/v2.1/servers/detail?${listQuery}&colour=red`, { headers: mv('2.75') }) },
+  { name: 'servers-sorted', about: 'Servers sorted by name, ascending', request: compute('GET', `/v2.1/servers/detail?${listQuery}&sort_key=display_name&sort_dir=asc`) },
+  { name: 'servers-all-tenants', about: 'An admin listing every project\'s servers', request: compute('GET', `/v2.1/servers/detail?${listQuery}&all_tenants=1`) },
+  { name: 'servers-bad-limit', about: 'A limit that is no number: 400', request: compute('GET', '/v2.1/servers/detail?limit=abc') },
   { name: 'servers-detail-page-1', about: 'A page of one: a next link', request: compute('GET', `/v2.1/servers/detail?${listQuery}&limit=1`) },
   { name: 'servers-detail-page-full', about: 'A page exactly as long as the rest of the list: is there a next link?', request: compute('GET', `/v2.1/servers/detail?${listQuery}&limit=3`) },
-  { name: 'servers-detail-page-after-last', about: 'The page after the last server: empty', request: compute('GET', `/v2.1/servers/detail?${listQuery}&limit=3&marker={server:a}`) },
+  { name: 'servers-detail-page-after-last', about: 'The page after the last server: empty', request: compute('GET', `/v2.1/servers/detail?${listQuery}&limit=3&marker={last-listed}`) },
   { name: 'servers-detail-page-short', about: 'A page shorter than its limit: no next link', request: compute('GET', `/v2.1/servers/detail?${listQuery}&limit=5`) },
   { name: 'servers-detail-bad-marker', about: 'A marker naming no server: 400', request: compute('GET', `/v2.1/servers/detail?limit=1&marker=${missingId}`) },
   { name: 'server-delete', about: 'Delete: 204', request: compute('DELETE', '/v2.1/servers/{server:b}') },
@@ -130,6 +153,7 @@ export const steps: Step[] = [
   { name: 'servers-changes-before', about: 'changes-since with changes-before (2.66)', request: compute('GET', `/v2.1/servers/detail?${listQuery}&changes-since={since}&changes-before={before}`, { headers: mv('2.66') }) },
   { name: 'servers-changes-before-2.65', about: 'changes-before before 2.66 is an unknown filter', request: compute('GET', `/v2.1/servers/detail?${listQuery}&changes-before={before}`, { headers: mv('2.65') }) },
   { name: 'servers-deleted', about: 'deleted=true lists only deleted servers', request: compute('GET', `/v2.1/servers/detail?${listQuery}&deleted=true`) },
+  { name: 'servers-changes-since-future', about: 'A changes-since in the future: nothing', request: compute('GET', `/v2.1/servers/detail?${listQuery}&changes-since=2099-01-01T00:00:00Z`) },
   { name: 'servers-bad-changes-since', about: 'A changes-since that is no time: 400', request: compute('GET', '/v2.1/servers/detail?changes-since=yesterday') },
   { name: 'server-action-missing', about: 'An action on a server that never existed: 404', request: compute('POST', `/v2.1/servers/${missingId}/action`, { body: { reboot: { type: 'HARD' } } }) },
   { name: 'server-delete-missing', about: 'Delete a server that never existed: 404', request: compute('DELETE', `/v2.1/servers/${missingId}`) },
@@ -161,6 +185,7 @@ async function main(): Promise<void> {
   const network = ((await get('network', `/v2.0/networks?name=${networkName}`)) as { networks: { id: string }[] }).networks[0]?.id;
   if (!image || !network) throw new Error('the cloud needs an image `cirros` and the network named on the command line');
   const servers = new Map<string, string>();
+  let lastListed = missingId;
   const since = new Date(Date.now() - 2_000).toISOString().replace(/\.\d+Z$/, 'Z');
 
   const resolve = (text: string): string =>
@@ -175,6 +200,7 @@ async function main(): Promise<void> {
       .replaceAll('{network}', network)
       .replaceAll('{since}', since)
       .replaceAll('{before}', new Date(Date.now() + 2_000).toISOString().replace(/\.\d+Z$/, 'Z'))
+      .replaceAll('{last-listed}', lastListed)
       .replace(/\{server:(\w+)\}/g, (_match, alias: string) => servers.get(alias) ?? missingId);
 
   const waitFor = async (alias: string, status: string): Promise<void> => {
@@ -203,8 +229,10 @@ async function main(): Promise<void> {
     const text = await response.text();
     const body: unknown = text === '' ? null : parseJson(text);
     if (step.creates && response.status === 202) servers.set(step.creates, (body as { server: { id: string } }).server.id);
+    lastListed = (body as { servers?: { id: string }[] } | null)?.servers?.at(-1)?.id ?? lastListed;
     const fixture = {
       ...step,
+      prefix,
       response: { status: response.status, headers: selectHeaders(response.headers, roots[request.service]), body: redact(body) },
     };
     const file = `${String(++index).padStart(2, '0')}-${step.name}.json`;

@@ -216,7 +216,7 @@ describe('nova servers', () => {
   it('refuses unknown flavors and images, bad user data and bad bodies with 400 badRequest', async () => {
     const base = { name: 'x', imageRef: imageId, flavorRef: '1', networks: 'auto' };
     const cases: [unknown, string][] = [
-      [{ server: { ...base, flavorRef: '99' } }, 'Invalid flavorRef provided.'],
+      [{ server: { ...base, flavorRef: '99' } }, 'Flavor 99 could not be found.'],
       [{ server: { ...base, imageRef: 'no-such-image' } }, 'Can not find requested image'],
       [{ server: { ...base, user_data: 'not base64!' } }, "is not a 'base64'"],
       [{ server: { ...base, availability_zone: 'mars' } }, 'The requested availability zone is not available'],
@@ -303,6 +303,28 @@ describe('nova as Zed answers it (see fidelity.test.ts)', () => {
     const id = (old.body.server as { id: string }).id;
     expect((await show(id, '2.19')).description).toBe('legacy');
     expect((await show(await createServer({ name: 'modern' }), '2.19')).description).toBeNull();
+  });
+
+  it('ignores a filter it does not know until 2.75 and refuses it from 2.75 on; refuses joined-table filters always', async () => {
+    await createServer({ name: 'a' });
+    expect(names(await nova('GET', '/v2.1/servers/detail?colour=red', { version: '2.74' }))).toEqual(['a']);
+    expect((await nova('GET', '/v2.1/servers/detail?colour=red', { version: '2.75' })).body).toEqual({ badRequest: { code: 400, message: "'colour' does not match any of the regexes: '^_'" } });
+    expect((await nova('GET', '/v2.1/servers/detail?metadata=x')).body).toEqual({ badRequest: { code: 400, message: 'Invalid filter field: metadata.' } });
+    expect((await nova('GET', '/v2.1/servers/detail?changes-since=yesterday')).body).toEqual({ badRequest: { code: 400, message: "Invalid input for query parameters changes-since. Value: yesterday. 'yesterday' is not a 'date-time'" } });
+  });
+
+  it('lists a server\'s tags from 2.26 on', async () => {
+    const id = await createServer({ tags: ['defib'] });
+    expect((await nova('GET', `/v2.1/servers/${id}/tags`, { version: '2.26' })).body).toEqual({ tags: ['defib'] });
+    expect((await nova('GET', `/v2.1/servers/${id}/tags`, { version: '2.25' })).status).toBe(404);
+  });
+
+  it('quotes refused values as Python prints them', async () => {
+    const id = await createServer();
+    const reply = await action(id, { reboot: { type: 'GENTLE' } });
+    expect(reply.body).toEqual({ badRequest: { code: 400, message: "Invalid input for field/attribute type. Value: GENTLE. 'GENTLE' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']" } });
+    const create = await nova('POST', '/v2.1/servers', { version: '2.37', body: { server: { name: 'x', flavorRef: '1', imageRef: imageId, networks: 'none', colour: true } } });
+    expect((create.body.badRequest as { message: string }).message).toBe(`Invalid input for field/attribute server. Value: {'name': 'x', 'flavorRef': '1', 'imageRef': '${imageId}', 'networks': 'none', 'colour': True}. Additional properties are not allowed ('colour' was unexpected)`);
   });
 
   it('answers a request without a token before reading its microversion: 401, no version headers', async () => {

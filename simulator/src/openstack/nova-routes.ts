@@ -17,7 +17,7 @@ import { KeystoneError, sendKeystoneError } from './keystone-routes.ts';
 import { UnsupportedMicroversionError, atLeast, formatMicroversion, negotiateMicroversion } from './microversion.ts';
 import type { Microversion } from './microversion.ts';
 import { requireToken } from './service-gate.ts';
-import { badRequest, invalidField, itemNotFound, novaFaultFromRejection, sendNovaFault, serverNotFound, toNovaFault } from './nova-errors.ts';
+import { badRequest, invalidField, invalidQuery, itemNotFound, pythonLiteral, novaFaultFromRejection, sendNovaFault, serverNotFound, toNovaFault } from './nova-errors.ts';
 import { computeVersion, computeVersions, flavorDetail, flavorSummary, proxiedImage, proxiedNetwork, serverDetail, serverSummary } from './nova-views.ts';
 import type { NovaViewContext } from './nova-views.ts';
 
@@ -33,6 +33,36 @@ const createFields = new Set([
 ]);
 
 const rebootTypes = ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'];
+
+/** The server list's query parameters, each list from the microversion that brought it (2.1, 2.26, …). */
+const serverListParameters: readonly { since: number; names: readonly string[] }[] = [
+  {
+    since: 1,
+    names: [
+      'user_id', 'project_id', 'tenant_id', 'launch_index', 'image_ref', 'image', 'kernel_id', 'ramdisk_id', 'hostname', 'key_name', 'power_state', 'vm_state', 'task_state', 'host', 'node',
+      'flavor', 'reservation_id', 'launched_at', 'terminated_at', 'availability_zone', 'name', 'display_name', 'description', 'display_description', 'locked_by', 'uuid',
+      'root_device_name', 'config_drive', 'access_ip_v4', 'access_ip_v6', 'auto_disk_config', 'progress', 'sort_key', 'sort_dir', 'all_tenants', 'soft_deleted', 'deleted', 'status',
+      'changes-since', 'ip', 'ip6', 'created_at', 'limit', 'marker',
+    ],
+  },
+  { since: 26, names: ['tags', 'tags-any', 'not-tags', 'not-tags-any'] },
+  { since: 66, names: ['changes-before'] },
+  { since: 73, names: ['locked'] },
+];
+/** Filters on what Nova keeps in other tables: known to its schema, refused by its API. */
+const refusedFilters = new Set(['block_device_mapping', 'services', 'metadata', 'system_metadata', 'info_cache', 'security_groups', 'pci_devices']);
+
+/**
+ * Nova ignores query parameters it does not know until 2.75 and refuses them from 2.75 on; the
+ * names of internal attributes (a leading `_`) and joined-table filters it refuses always.
+ */
+function checkServerListQuery(query: Record<string, string>, version: Microversion): void {
+  const known = new Set(serverListParameters.filter((entry) => atLeast(version, 2, entry.since)).flatMap((entry) => entry.names));
+  for (const key of Object.keys(query)) {
+    if (refusedFilters.has(key) || key.startsWith('_')) throw badRequest(`Invalid filter field: ${key}.`);
+    if (atLeast(version, 2, 75) && !known.has(key)) throw badRequest(`'${key}' does not match any of the regexes: '^_'`);
+  }
+}
 
 interface NovaLocals {
   version: Microversion;
@@ -107,6 +137,7 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     await admit(detail ? 'servers.detail' : 'servers.list');
     const view = context(req, res);
     const query = queryStrings(req);
+    checkServerListQuery(query, view.version);
     // `deleted=true` lists only deleted servers; a changes-since/-before window lists the servers
     // deleted in it beside the others (status DELETED), as does asking for that status.
     const changesBefore = atLeast(view.version, 2, 66) ? query['changes-before'] : undefined;
@@ -141,12 +172,12 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     }
     if (query['changes-since'] !== undefined) {
       const since = Date.parse(query['changes-since']);
-      if (Number.isNaN(since)) throw badRequest(`Invalid filter field: changes-since.`);
+      if (Number.isNaN(since)) throw invalidQuery('changes-since', query['changes-since'], `'${query['changes-since']}' is not a 'date-time'`);
       vms = vms.filter((vm) => vm.updatedAt >= since);
     }
     if (changesBefore !== undefined) {
       const before = Date.parse(changesBefore);
-      if (Number.isNaN(before)) throw badRequest(`Invalid filter field: changes-before.`);
+      if (Number.isNaN(before)) throw invalidQuery('changes-before', changesBefore, `'${changesBefore}' is not a 'date-time'`);
       vms = vms.filter((vm) => vm.updatedAt <= before);
     }
     const limit = parseLimit(query.limit);
@@ -186,6 +217,12 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     res.json({ meta: { [req.params.key]: value } });
   });
 
+  api.get('/servers/:id/tags', async (req, res) => {
+    if (!atLeast(locals(res).version, 2, 26)) throw itemNotFound('The resource could not be found.');
+    await admit('servers.tags.list');
+    res.json({ tags: visibleServer(req.params.id).tags.map((tag) => tag.key) });
+  });
+
   api.post('/servers', async (req, res) => {
     await admit('servers.create');
     const view = context(req, res);
@@ -223,7 +260,7 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
       case 'reboot': {
         const type = asRecord(argument)?.type;
         if (type === undefined) throw invalidField('reboot', argument, "'type' is a required property");
-        if (typeof type !== 'string' || !rebootTypes.includes(type)) throw invalidField('type', type, `${JSON.stringify(type)} is not one of ${JSON.stringify(rebootTypes).replaceAll('"', "'").replaceAll(',', ', ')}`);
+        if (typeof type !== 'string' || !rebootTypes.includes(type)) throw invalidField('type', type, `${pythonLiteral(type)} is not one of ${pythonLiteral(rebootTypes)}`);
         cloud.request(vm.id, type.toUpperCase() === 'HARD' ? 'hard-reboot' : 'reboot');
         res.status(202).end();
         return;
@@ -341,7 +378,7 @@ function safeRegExp(pattern: string): RegExp {
 
 function parseLimit(value: string | undefined): number {
   if (value === undefined) return maxPageSize;
-  if (!/^[0-9]+$/.test(value)) throw badRequest(`Invalid input for query parameters limit. Value: ${value}. '${value}' does not match '^[0-9]*$'`);
+  if (!/^[0-9]+$/.test(value)) throw invalidQuery('limit', value, `'${value}' does not match '^[0-9]*$'`);
   return Math.min(Number(value), maxPageSize);
 }
 
@@ -351,16 +388,16 @@ function lastSegment(reference: string): string {
 }
 
 function requireName(value: unknown): string {
-  if (typeof value !== 'string' || value.trim().length === 0 || value.length > 255) throw invalidField('name', value, typeof value === 'string' ? `'${value}' does not match a valid name` : `${JSON.stringify(value)} is not of type 'string'`);
+  if (typeof value !== 'string' || value.trim().length === 0 || value.length > 255) throw invalidField('name', value, typeof value === 'string' ? `'${value}' does not match a valid name` : `${pythonLiteral(value)} is not of type 'string'`);
   return value;
 }
 
 function parseMetadata(value: unknown): Record<string, string> {
   const metadata = asRecord(value);
-  if (!metadata) throw invalidField('metadata', value, `${JSON.stringify(value)} is not of type 'object'`);
+  if (!metadata) throw invalidField('metadata', value, `${pythonLiteral(value)} is not of type 'object'`);
   for (const [key, entry] of Object.entries(metadata)) {
     if (key.length === 0 || key.length > 255) throw invalidField('metadata', value, `'${key}' does not match any of the regexes: '^[a-zA-Z0-9-_:. ]{1,255}$'`);
-    if (typeof entry !== 'string') throw invalidField(key, entry, `${JSON.stringify(entry)} is not of type 'string'`);
+    if (typeof entry !== 'string') throw invalidField(key, entry, `${pythonLiteral(entry)} is not of type 'string'`);
     if (entry.length > 255) throw invalidField(key, entry, `'${entry}' is too long`);
   }
   return metadata as Record<string, string>;
@@ -373,7 +410,7 @@ function isBase64(value: string): boolean {
 function parseCount(field: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const count = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) throw invalidField(field, value, `${JSON.stringify(value)} is less than the minimum of 1`);
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) throw invalidField(field, value, `${pythonLiteral(value)} is less than the minimum of 1`);
   return count;
 }
 
@@ -381,12 +418,12 @@ function parseCreateRequest(body: unknown, version: Microversion): { request: Cr
   const server = asRecord(asRecord(body)?.server);
   if (!server) throw invalidField('server', body, "'server' is a required property");
   for (const key of Object.keys(server)) {
-    if (!createFields.has(key) || (key === 'tags' && !atLeast(version, 2, 52))) throw badRequest(`Invalid input for field/attribute server. Value: ${JSON.stringify(server)}. Additional properties are not allowed ('${key}' was unexpected)`);
+    if (!createFields.has(key) || (key === 'tags' && !atLeast(version, 2, 52))) throw badRequest(`Invalid input for field/attribute server. Value: ${pythonLiteral(server)}. Additional properties are not allowed ('${key}' was unexpected)`);
   }
   if (server.name === undefined) throw invalidField('server', server, "'name' is a required property");
   const name = requireName(server.name);
   if (server.flavorRef === undefined) throw invalidField('server', server, "'flavorRef' is a required property");
-  if (typeof server.flavorRef !== 'string' && typeof server.flavorRef !== 'number') throw invalidField('flavorRef', server.flavorRef, `${JSON.stringify(server.flavorRef)} is not of type 'string', 'integer'`);
+  if (typeof server.flavorRef !== 'string' && typeof server.flavorRef !== 'number') throw invalidField('flavorRef', server.flavorRef, `${pythonLiteral(server.flavorRef)} is not of type 'string', 'integer'`);
   if (typeof server.imageRef !== 'string' || server.imageRef === '') throw badRequest('Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.');
   if (server.networks === undefined && atLeast(version, 2, 37)) throw invalidField('server', server, "'networks' is a required property");
   let networks: string[] | 'none' | undefined;
@@ -399,19 +436,19 @@ function parseCreateRequest(body: unknown, version: Microversion): { request: Cr
   } else if (server.networks === 'none') {
     networks = 'none';
   } else if (server.networks !== undefined && server.networks !== 'auto') {
-    throw invalidField('networks', server.networks, `${JSON.stringify(server.networks)} is not one of ['none', 'auto']`);
+    throw invalidField('networks', server.networks, `${pythonLiteral(server.networks)} is not one of ['none', 'auto']`);
   }
   let userData: string | undefined;
   if (server.user_data !== undefined && server.user_data !== null) {
-    if (typeof server.user_data !== 'string' || !isBase64(server.user_data)) throw invalidField('user_data', server.user_data, `${JSON.stringify(server.user_data)} is not a 'base64'`);
+    if (typeof server.user_data !== 'string' || !isBase64(server.user_data)) throw invalidField('user_data', server.user_data, `${pythonLiteral(server.user_data)} is not a 'base64'`);
     if (server.user_data.length > 65535) throw invalidField('user_data', server.user_data, 'is too long');
     userData = server.user_data;
   }
   let tags: VmTag[] | undefined;
   if (server.tags !== undefined) {
-    if (!Array.isArray(server.tags) || server.tags.length > 50) throw invalidField('tags', server.tags, `${JSON.stringify(server.tags)} is not a valid tag list`);
+    if (!Array.isArray(server.tags) || server.tags.length > 50) throw invalidField('tags', server.tags, `${pythonLiteral(server.tags)} is not a valid tag list`);
     tags = server.tags.map((tag) => {
-      if (typeof tag !== 'string' || tag.length === 0 || tag.length > 60 || /[/,]/.test(tag)) throw invalidField('tags', server.tags, `${JSON.stringify(tag)} is not a valid tag`);
+      if (typeof tag !== 'string' || tag.length === 0 || tag.length > 60 || /[/,]/.test(tag)) throw invalidField('tags', server.tags, `${pythonLiteral(tag)} is not a valid tag`);
       return { key: tag, value: '' };
     });
   }
