@@ -14,7 +14,8 @@
  * names nothing). No token, password or admin password is stored. The servers it creates are deleted.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -67,6 +68,7 @@ const server = (name: string, extra: object = {}): object => ({ server: { name: 
 const listQuery = 'name=^{prefix}-';
 
 export const steps: Step[] = [
+  { name: 'identity-versions', about: 'Keystone\'s root: 300 with the versions it offers', request: { service: 'identity', method: 'GET', path: '/' } },
   { name: 'identity-version', about: 'The identity v3 version document, without a token', request: { service: 'identity', method: 'GET', path: '/v3' } },
   { name: 'identity-token', about: 'A project-scoped password token: 201, catalogue, X-Subject-Token', request: { service: 'identity', method: 'POST', path: '/v3/auth/tokens', headers: { 'Content-Type': 'application/json' }, body: tokenBody('{password}') } },
   { name: 'identity-token-validate', about: 'Validating a token: the token document again', request: { service: 'identity', method: 'GET', path: '/v3/auth/tokens', headers: { 'X-Auth-Token': '{token}', 'X-Subject-Token': '{token}' } } },
@@ -77,13 +79,16 @@ export const steps: Step[] = [
   { name: 'compute-no-token', about: 'A compute call without a token: 401 from keystonemiddleware', request: { service: 'compute', method: 'GET', path: '/v2.1/servers' } },
   { name: 'compute-microversion-too-new', about: 'A microversion past Zed\'s maximum (2.93): 406', request: compute('GET', '/v2.1/servers', { headers: mv('2.94') }) },
   { name: 'compute-microversion-unknown', about: 'A microversion far past any: 406', request: compute('GET', '/v2.1/servers', { headers: mv('2.200') }) },
+  { name: 'compute-microversion-legacy-header', about: 'The legacy X-OpenStack-Nova-API-Version header is honoured and echoed', request: compute('GET', '/v2.1/servers', { headers: { 'X-OpenStack-Nova-API-Version': '2.60' } }) },
   { name: 'compute-microversion-latest', about: '`latest` answers at the maximum, echoed in the headers', request: compute('GET', '/v2.1/flavors', { headers: mv('latest') }) },
   { name: 'flavors-list', about: 'Flavors, summary', request: compute('GET', '/v2.1/flavors') },
   { name: 'flavors-detail', about: 'Flavors in detail at 2.1', request: compute('GET', '/v2.1/flavors/detail') },
   { name: 'flavors-detail-2.61', about: 'Flavors in detail with description and extra specs', request: compute('GET', '/v2.1/flavors/detail', { headers: mv('2.61') }) },
+  { name: 'flavors-detail-all', about: 'Flavors as `openstack flavor list` asks for them (is_public=None)', request: compute('GET', '/v2.1/flavors/detail?is_public=None') },
   { name: 'flavor-show', about: 'One flavor', request: compute('GET', '/v2.1/flavors/{flavor}') },
   { name: 'flavor-missing', about: 'A flavor that does not exist: 404', request: compute('GET', '/v2.1/flavors/999') },
   { name: 'availability-zones', about: 'Availability zones, as a non-detailed list', request: compute('GET', '/v2.1/os-availability-zone') },
+  { name: 'glance-versions', about: 'Glance\'s root: 300 with its versions', request: { service: 'image', method: 'GET', path: '/' } },
   { name: 'glance-images', about: 'Glance v2 images list', request: { service: 'image', method: 'GET', path: '/v2/images', headers: { 'X-Auth-Token': '{token}' } } },
   { name: 'glance-image-show', about: 'One Glance image', request: { service: 'image', method: 'GET', path: '/v2/images/{image}', headers: { 'X-Auth-Token': '{token}' } } },
   { name: 'neutron-versions', about: 'Neutron\'s version list', request: { service: 'network', method: 'GET', path: '/' } },
@@ -98,6 +103,7 @@ export const steps: Step[] = [
   { name: 'nova-network-proxy-2.36', about: 'The os-networks proxy is gone from 2.36 on: 404', request: compute('GET', '/v2.1/os-networks', { headers: mv('2.36') }) },
   { name: 'server-create-2.1', about: 'Create with no microversion and no networks: the only network is used', request: compute('POST', '/v2.1/servers', { body: server('a') }), creates: 'a' },
   { name: 'server-show-build', about: 'Show right after create, before it is ACTIVE', request: compute('GET', '/v2.1/servers/{server:a}') },
+  { name: 'server-reboot-build', about: 'A reboot while the server builds: 409', request: compute('POST', '/v2.1/servers/{server:a}/action', { body: { reboot: { type: 'SOFT' } } }) },
   { name: 'server-create-2.37-no-networks', about: 'From 2.37 on, networks is required: 400', request: compute('POST', '/v2.1/servers', { headers: mv('2.37'), body: server('x') }) },
   { name: 'server-create-networks-none', about: 'networks "none": a server without a port', request: compute('POST', '/v2.1/servers', { headers: mv('2.37'), body: server('b', { networks: 'none' }) }), creates: 'b' },
   {
@@ -214,31 +220,40 @@ async function main(): Promise<void> {
     throw new Error(`server ${alias} never became ${status}`);
   };
 
-  mkdirSync(outDir, { recursive: true });
-  for (const file of readdirSync(outDir)) rmSync(join(outDir, file));
+  // Written aside and swapped in at the end: a capture that fails half-way leaves the fixtures as they were.
+  const draftDir = mkdtempSync(join(tmpdir(), 'zed-capture-'));
   let index = 0;
-  for (const step of steps) {
-    if (step.await) await waitFor(step.await.server, step.await.status);
-    const { request } = step;
-    const headers = Object.fromEntries(Object.entries(request.headers ?? {}).map(([key, value]) => [key, resolve(value)]));
-    const response = await fetch(`${roots[request.service]}${resolve(request.path)}`, {
-      method: request.method,
-      headers,
-      ...(request.body === undefined ? {} : { body: resolve(JSON.stringify(request.body)) }),
-    });
-    const text = await response.text();
-    const body: unknown = text === '' ? null : parseJson(text);
-    if (step.creates && response.status === 202) servers.set(step.creates, (body as { server: { id: string } }).server.id);
-    lastListed = (body as { servers?: { id: string }[] } | null)?.servers?.at(-1)?.id ?? lastListed;
-    const fixture = {
-      ...step,
-      prefix,
-      response: { status: response.status, headers: selectHeaders(response.headers, roots[request.service]), body: redact(body) },
-    };
-    const file = `${String(++index).padStart(2, '0')}-${step.name}.json`;
-    writeFileSync(join(outDir, file), `${JSON.stringify(fixture, null, 2)}\n`);
-    console.log(`${file}: ${response.status}`);
+  try {
+    for (const step of steps) {
+      if (step.await) await waitFor(step.await.server, step.await.status);
+      const { request } = step;
+      const headers = Object.fromEntries(Object.entries(request.headers ?? {}).map(([key, value]) => [key, resolve(value)]));
+      const response = await fetch(`${roots[request.service]}${resolve(request.path)}`, {
+        method: request.method,
+        headers,
+        ...(request.body === undefined ? {} : { body: resolve(JSON.stringify(request.body)) }),
+      });
+      const text = await response.text();
+      const body: unknown = text === '' ? null : parseJson(text);
+      if (step.creates && response.status === 202) servers.set(step.creates, (body as { server: { id: string } }).server.id);
+      lastListed = (body as { servers?: { id: string }[] } | null)?.servers?.at(-1)?.id ?? lastListed;
+      const fixture = {
+        ...step,
+        prefix,
+        response: { status: response.status, headers: selectHeaders(response.headers, roots[request.service]), body: redact(body) },
+      };
+      const file = `${String(++index).padStart(2, '0')}-${step.name}.json`;
+      writeFileSync(join(draftDir, file), `${JSON.stringify(fixture, null, 2)}\n`);
+      console.log(`${file}: ${response.status}`);
+    }
+  } finally {
+    // The steps delete what they create; after a failure, this does.
+    for (const id of servers.values()) await fetch(`${roots.compute}/v2.1/servers/${id}`, { method: 'DELETE', headers: { 'X-Auth-Token': token } });
   }
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(dirname(outDir), { recursive: true });
+  cpSync(draftDir, outDir, { recursive: true });
+  rmSync(draftDir, { recursive: true });
 }
 
 function parseJson(text: string): unknown {

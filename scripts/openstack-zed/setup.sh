@@ -290,8 +290,10 @@ register_services() {
   local user
   for user in glance placement nova neutron; do
     openstack user create --or-show --domain Default --password "$SERVICE_PASSWORD" "$user" -f value -c id >/dev/null
-    # Re-running must not fail on an existing role assignment; the password may be new, too.
-    openstack user set --password "$SERVICE_PASSWORD" "$user"
+    # Setting a password revokes the user's tokens, which running services hold: only when it is not the one kept.
+    if ! OS_USERNAME=$user OS_PASSWORD=$SERVICE_PASSWORD OS_PROJECT_NAME=service openstack token issue >/dev/null 2>&1; then
+      openstack user set --password "$SERVICE_PASSWORD" "$user"
+    fi
     openstack role add --project service --user "$user" admin
   done
   local type name url existing

@@ -66,7 +66,7 @@ const knownDifferences: Record<string, { why: string; differences: string[] }> =
 };
 
 /** The differences between the real body and the simulator's, as `path: what`. */
-export function shapeDifferences(real: unknown, simulated: unknown, path = '$'): string[] {
+function shapeDifferences(real: unknown, simulated: unknown, path = '$'): string[] {
   const kind = (value: unknown): string => (value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value);
   if (kind(real) !== kind(simulated)) return [`${path}: ${kind(real)} in Zed, ${kind(simulated)} in the simulator`];
   if (Array.isArray(real) && Array.isArray(simulated)) {

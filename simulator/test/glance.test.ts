@@ -18,7 +18,7 @@ describe('glance version discovery', () => {
     const response = await glance('', null);
     expect(response.status).toBe(300);
     const body = (await response.json()) as { versions: { id: string; status: string; links: { href: string }[] }[] };
-    expect(body.versions[0]).toEqual({ id: 'v2.16', status: 'CURRENT', links: [{ rel: 'self', href: `${session.sim.url}/image/v2/` }] });
+    expect(body.versions[0]).toEqual({ id: 'v2.15', status: 'CURRENT', links: [{ rel: 'self', href: `${session.sim.url}/image/v2/` }] });
   });
 });
 

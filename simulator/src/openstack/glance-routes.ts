@@ -14,7 +14,8 @@ function sendGlanceError(res: Response, error: ServiceError): void {
 
 function versions(req: Request): object {
   const href = `${origin(req)}${req.baseUrl}/v2/`;
-  return { versions: ['v2.16', 'v2.15', 'v2.9', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'].map((id, index) => ({ id, status: index === 0 ? 'CURRENT' : 'SUPPORTED', links: [{ rel: 'self', href }] })) };
+  // Zed's Glance (25.x): v2.15 current; v2.14 is not listed.
+  return { versions: ['v2.15', 'v2.13', 'v2.12', 'v2.11', 'v2.10', 'v2.9', 'v2.8', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'].map((id, index) => ({ id, status: index === 0 ? 'CURRENT' : 'SUPPORTED', links: [{ rel: 'self', href }] })) };
 }
 
 function imageDocument(image: Image, ownerId: string): object {
