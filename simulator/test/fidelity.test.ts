@@ -59,10 +59,6 @@ const knownDifferences: Record<string, { why: string; differences: string[] }> =
     why: 'As for glance-images: properties the uploading client set.',
     differences: ownerSpecified.map((key) => `$.${key}: missing in the simulator`),
   },
-  'server-show-build': {
-    why: 'The capture caught the server in BUILD while still scheduling (task_state scheduling: no host, no port yet). The simulator has one BUILD state, spawning, in which Nova has placed the server and bound its port.',
-    differences: ['$.server.addresses.private: not in Zed', '$.server.OS-EXT-SRV-ATTR:host: null in Zed, string in the simulator', '$.server.OS-EXT-SRV-ATTR:hypervisor_hostname: null in Zed, string in the simulator', '$.server.security_groups: not in Zed'],
-  },
 };
 
 /** The differences between the real body and the simulator's, as `path: what`. */

@@ -133,10 +133,16 @@ describe('nova servers', () => {
     const server = reply.body.server as { id: string; adminPass: string; links: { href: string }[] };
     expect(server.adminPass).toMatch(/\S{8,}/);
     expect(reply.headers.get('Location')).toBe(`${sim.url}/compute/v2.1/servers/${server.id}`);
+    // Nova schedules first: no host and no port yet (the first tenth of the build), then spawns.
+    const scheduling = await show(server.id);
+    expect(scheduling).toMatchObject({ status: 'BUILD', 'OS-EXT-STS:vm_state': 'building', 'OS-EXT-STS:task_state': 'scheduling', 'OS-EXT-SRV-ATTR:host': null, addresses: {}, metadata: { assembly: 'db' } });
+    expect(scheduling).not.toHaveProperty('security_groups');
+    sim.clock.advance(testTimings.build / 10);
     const building = await show(server.id);
-    expect(building).toMatchObject({ status: 'BUILD', 'OS-EXT-STS:vm_state': 'building', 'OS-EXT-STS:task_state': 'spawning', 'OS-EXT-STS:power_state': 0, metadata: { assembly: 'db' } });
+    expect(building).toMatchObject({ status: 'BUILD', 'OS-EXT-STS:vm_state': 'building', 'OS-EXT-STS:task_state': 'spawning', 'OS-EXT-STS:power_state': 0, 'OS-EXT-AZ:availability_zone': 'nova' });
+    expect(building.addresses.private).toHaveLength(1);
     expect(building['OS-EXT-SRV-ATTR:user_data']).toBe(userData);
-    sim.clock.advance(testTimings.build);
+    sim.clock.advance(testTimings.build - testTimings.build / 10);
     const active = await show(server.id);
     expect(active).toMatchObject({ status: 'ACTIVE', 'OS-EXT-STS:vm_state': 'active', 'OS-EXT-STS:task_state': null, 'OS-EXT-STS:power_state': 1, 'OS-EXT-AZ:availability_zone': 'nova' });
     expect(active['OS-SRV-USG:launched_at']).toBe('2025-01-01T00:00:10.000000');

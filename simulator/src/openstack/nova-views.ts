@@ -3,6 +3,7 @@ import type { Cloud, Image, Network } from '../cloud/cloud.ts';
 import type { FlavorConfig } from '../cloud/cloud-config.ts';
 import type { Vm } from '../cloud/vm.ts';
 import { novaState } from '../cloud/nova-state.ts';
+import type { NovaState } from '../cloud/nova-state.ts';
 import { isoSeconds } from './endpoints.ts';
 import type { Token } from './identity.ts';
 import { atLeast, formatMicroversion, maxMicroversion, minMicroversion } from './microversion.ts';
@@ -81,9 +82,22 @@ function flavorReference(vm: Readonly<Vm>, context: NovaViewContext): object {
   return { id: vm.flavorId, links: [{ rel: 'bookmark', href: `${context.computeRoot}/flavors/${vm.flavorId}` }] };
 }
 
+/** The share of a build that Nova spends scheduling, before the server has a host or a port. */
+const schedulingShare = 0.1;
+
+/**
+ * Whether Nova would still be scheduling the server: early in its build it has no host, no zone and
+ * no addresses yet, and its task is `scheduling` (as Zed shows a server just created).
+ */
+function isScheduling(vm: Readonly<Vm>, cloud: Cloud): boolean {
+  if (vm.state.phase !== 'building' || vm.state.task !== null) return false;
+  return cloud.now() - vm.createdAt < (cloud.timings.build * schedulingShare) / cloud.speedFactor;
+}
+
 /** The full server document (`servers/detail`, `servers/{id}`). */
 export function serverDetail(vm: Readonly<Vm>, context: NovaViewContext): Record<string, unknown> {
-  const state = novaState(vm.state);
+  const placed = !isScheduling(vm, context.cloud);
+  const state: NovaState = placed ? novaState(vm.state) : { ...novaState(vm.state), taskState: 'scheduling' };
   const project = context.token.project;
   const version = context.version;
   const document: Record<string, unknown> = {
@@ -93,17 +107,17 @@ export function serverDetail(vm: Readonly<Vm>, context: NovaViewContext): Record
     tenant_id: project?.id ?? '',
     user_id: context.token.user.id,
     metadata: vm.metadata,
-    hostId: project ? context.cloud.hostIdOf(vm, project.id) : '',
+    hostId: project && placed ? context.cloud.hostIdOf(vm, project.id) : '',
     image: { id: vm.imageId, links: [{ rel: 'bookmark', href: `${context.imageRoot}/images/${vm.imageId}` }] },
     flavor: flavorReference(vm, context),
     created: isoSeconds(vm.createdAt),
     updated: isoSeconds(vm.updatedAt),
-    addresses: addresses(vm),
+    addresses: placed ? addresses(vm) : {},
     accessIPv4: '',
     accessIPv6: '',
     links: links(context, 'servers', vm.id),
     'OS-DCF:diskConfig': 'MANUAL',
-    'OS-EXT-AZ:availability_zone': vm.zone,
+    'OS-EXT-AZ:availability_zone': placed ? vm.zone : '',
     config_drive: '',
     key_name: vm.keyName,
     'OS-SRV-USG:launched_at': usageTime(vm.launchedAt),
@@ -114,13 +128,13 @@ export function serverDetail(vm: Readonly<Vm>, context: NovaViewContext): Record
     'os-extended-volumes:volumes_attached': [],
   };
   // Nova reads security groups off the server's ports: a server without one has none to show.
-  if (vm.addresses.length > 0) document.security_groups = [{ name: 'default' }];
+  if (placed && vm.addresses.length > 0) document.security_groups = [{ name: 'default' }];
   if (state.status === 'BUILD' || state.status === 'ACTIVE') document.progress = state.status === 'ACTIVE' ? 100 : 0;
   if (vm.fault && state.vmState === 'error') document.fault = { code: vm.fault.code, created: isoSeconds(vm.fault.at), message: vm.fault.message };
   if (isAdmin(context)) {
-    document['OS-EXT-SRV-ATTR:host'] = vm.host;
-    document['OS-EXT-SRV-ATTR:hypervisor_hostname'] = vm.host;
-    document['OS-EXT-SRV-ATTR:instance_name'] = `instance-${vm.sequence.toString(16).padStart(8, '0')}`;
+    document['OS-EXT-SRV-ATTR:host'] = placed ? vm.host : null;
+    document['OS-EXT-SRV-ATTR:hypervisor_hostname'] = placed ? vm.host : null;
+    document['OS-EXT-SRV-ATTR:instance_name'] = placed ? `instance-${vm.sequence.toString(16).padStart(8, '0')}` : '';
     if (atLeast(version, 2, 3)) {
       document['OS-EXT-SRV-ATTR:hostname'] = vm.name.toLowerCase().replace(/[^a-z0-9-]+/g, '-');
       document['OS-EXT-SRV-ATTR:reservation_id'] = vm.reservationId;
