@@ -16,10 +16,10 @@ import type { Identity, Token } from './identity.ts';
 import { KeystoneError, sendKeystoneError } from './keystone-routes.ts';
 import { UnsupportedMicroversionError, atLeast, formatMicroversion, negotiateMicroversion } from './microversion.ts';
 import type { Microversion } from './microversion.ts';
-import { requireToken } from './service-gate.ts';
 import { badRequest, invalidField, invalidQuery, itemNotFound, pythonLiteral, novaFaultFromRejection, sendNovaFault, serverNotFound, toNovaFault } from './nova-errors.ts';
 import { computeVersion, computeVersions, flavorDetail, flavorSummary, proxiedImage, proxiedNetwork, serverDetail, serverSummary } from './nova-views.ts';
 import type { NovaViewContext } from './nova-views.ts';
+import { requireToken } from './service-gate.ts';
 
 /** Nova's `osapi_max_limit`: the longest page a list returns. */
 const maxPageSize = 1000;
