@@ -67,7 +67,7 @@ const compute = (method: string, path: string, extra: Partial<RequestTemplate> =
 const server = (name: string, extra: object = {}): object => ({ server: { name: `{prefix}-${name}`, imageRef: '{image}', flavorRef: '{flavor}', ...extra } });
 const listQuery = 'name=^{prefix}-';
 
-export const steps: Step[] = [
+const steps: Step[] = [
   { name: 'identity-versions', about: 'Keystone\'s root: 300 with the versions it offers', request: { service: 'identity', method: 'GET', path: '/' } },
   { name: 'identity-version', about: 'The identity v3 version document, without a token', request: { service: 'identity', method: 'GET', path: '/v3' } },
   { name: 'identity-token', about: 'A project-scoped password token: 201, catalogue, X-Subject-Token', request: { service: 'identity', method: 'POST', path: '/v3/auth/tokens', headers: { 'Content-Type': 'application/json' }, body: tokenBody('{password}') } },

@@ -16,7 +16,10 @@
 # What it makes: admin/secret in project admin (domain Default, region RegionOne), the catalogue
 #   (identity, compute, image, placement, network), image `cirros` (a tiny raw file), flavors
 #   m1.tiny and m1.small, network `private` with subnet `private-subnet` (10.20.0.0/24).
-# State, configuration copies, logs and pid files: /var/lib/defib-zed (DEFIB_ZED_HOME).
+# Configuration: it writes /etc/{keystone,glance,placement,nova,neutron}/*.conf and ml2_conf.ini
+#   (Debian's own are kept beside them as *.debian). Service passwords, logs, pid files, images and
+#   the ML2 driver: /var/lib/defib-zed (DEFIB_ZED_HOME). Capture fixtures from it with
+#   `node scripts/openstack-zed/capture.ts http://127.0.0.1:5000/v3`.
 # The connection details go to $DEFIB_ZED_ENDPOINT_FILE (default /work/wt/zed-endpoint.txt).
 #
 # Run as root: scripts/openstack-zed/setup.sh   (again at any time: it skips what is done and
