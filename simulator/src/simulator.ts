@@ -23,6 +23,7 @@ import { createGlanceRouter } from './openstack/glance-routes.ts';
 import { Identity, defaultUsers } from './openstack/identity.ts';
 import type { UserConfig } from './openstack/identity.ts';
 import { createKeystoneRouter } from './openstack/keystone-routes.ts';
+import { createNeutronRouter } from './openstack/neutron-routes.ts';
 import { createNovaRouter } from './openstack/nova-routes.ts';
 import { SeededRandom } from '@defib/platform';
 import { FaultEngine } from './faults/fault-engine.ts';
@@ -179,6 +180,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     ...openStackRegions.flatMap((region) => [
       { path: `${region.basePath}/compute`, handler: createNovaRouter({ cloud: region.cloud, identity }) },
       { path: `${region.basePath}/image`, handler: createGlanceRouter({ cloud: region.cloud, identity }) },
+      { path: `${region.basePath}/networking`, handler: createNeutronRouter({ cloud: region.cloud, identity }) },
     ]),
     { path: '/ec2', handler: createEc2Router({ clouds: () => ec2Clouds, guests: (vmId) => agents.snapshot(vmId) }) },
   ];

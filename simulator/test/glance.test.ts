@@ -1,6 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { adminToken, startSimulator } from './support/simulator-harness.ts';
-import type { RunningSimulator } from './support/simulator-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { simulatorPerTest } from './support/simulator-harness.ts';
 
 interface ImageDocument {
   id: string;
@@ -10,22 +9,16 @@ interface ImageDocument {
   self: string;
 }
 
-let sim: RunningSimulator;
-let token: string;
-beforeEach(async () => {
-  sim = await startSimulator();
-  token = await adminToken(sim.url);
-});
-afterEach(() => sim.stop());
+const session = simulatorPerTest();
 
-const glance = (path: string, auth: string | null = token): Promise<Response> => fetch(`${sim.url}/image${path}`, { headers: auth === null ? {} : { 'X-Auth-Token': auth } });
+const glance = (path: string, auth: string | null = session.token): Promise<Response> => fetch(`${session.sim.url}/image${path}`, { headers: auth === null ? {} : { 'X-Auth-Token': auth } });
 
 describe('glance version discovery', () => {
   it('lists v2 versions at /image with 300 and links to /image/v2/', async () => {
     const response = await glance('', null);
     expect(response.status).toBe(300);
     const body = (await response.json()) as { versions: { id: string; status: string; links: { href: string }[] }[] };
-    expect(body.versions[0]).toEqual({ id: 'v2.16', status: 'CURRENT', links: [{ rel: 'self', href: `${sim.url}/image/v2/` }] });
+    expect(body.versions[0]).toEqual({ id: 'v2.15', status: 'CURRENT', links: [{ rel: 'self', href: `${session.sim.url}/image/v2/` }] });
   });
 });
 
@@ -50,7 +43,7 @@ describe('glance images', () => {
   });
 
   it('shows one image and answers unknown ids with 404 JSON', async () => {
-    const id = sim.simulator.clouds.get('sim-openstack')?.images[0]?.id ?? '';
+    const id = session.sim.simulator.clouds.get('sim-openstack')?.images[0]?.id ?? '';
     expect(((await (await glance(`/v2/images/${id}`)).json()) as ImageDocument).name).toBe('fedora-40');
     const missing = await glance('/v2/images/nope');
     expect(missing.status).toBe(404);

@@ -70,10 +70,10 @@ describe('keystone password tokens', () => {
     expect(token.expires_at).toBe('2025-01-01T01:00:00.000000Z');
   });
 
-  it('lists identity, compute and image endpoints for every region and interface, from the request Host', async () => {
+  it('lists identity, compute, image and network endpoints for every region and interface, from the request Host', async () => {
     const { token } = JSON.parse(await postWithHost('cloud.example:7200', passwordAuth())) as TokenBody;
     const byType = new Map(token.catalog?.map((entry) => [entry.type, entry]));
-    expect([...byType.keys()].sort()).toEqual(['compute', 'identity', 'image']);
+    expect([...byType.keys()].sort()).toEqual(['compute', 'identity', 'image', 'network']);
     const compute = byType.get('compute')?.endpoints ?? [];
     expect(compute).toHaveLength(6);
     expect(compute.filter((endpoint) => endpoint.interface === 'public').map((endpoint) => [endpoint.region, endpoint.url])).toEqual([
@@ -82,6 +82,7 @@ describe('keystone password tokens', () => {
     ]);
     expect(byType.get('image')?.endpoints[0]?.url).toBe('http://cloud.example:7200/image');
     expect(byType.get('identity')?.endpoints[0]?.url).toBe('http://cloud.example:7200/identity');
+    expect(byType.get('network')?.endpoints[0]?.url).toBe('http://cloud.example:7200/networking');
   });
 
   it('omits the catalog with ?nocatalog and gives unscoped tokens none', async () => {

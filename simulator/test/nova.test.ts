@@ -56,15 +56,18 @@ async function activeServer(extra: Json = {}): Promise<string> {
 const action = (id: string, body: unknown, version?: string): Promise<Reply> => nova('POST', `/v2.1/servers/${id}/action`, { body, ...(version === undefined ? {} : { version }) });
 
 describe('nova version documents', () => {
-  it('lists v2.1 at /compute/ with min_version 2.1 and the maximum microversion, without a token', async () => {
+  it('lists v2.1 at /compute/ with min_version 2.1 and Zed\'s maximum microversion beside v2.0, without a token', async () => {
     const reply = await nova('GET', '/', { token: null });
     expect(reply.status).toBe(200);
-    expect(reply.body.versions).toEqual([expect.objectContaining({ id: 'v2.1', status: 'CURRENT', min_version: '2.1', version: '2.96', links: expect.arrayContaining([{ rel: 'self', href: `${sim.url}/compute/v2.1/` }]) as unknown })]);
+    expect(reply.body.versions).toEqual([
+      expect.objectContaining({ id: 'v2.0', status: 'SUPPORTED', version: '', min_version: '' }),
+      expect.objectContaining({ id: 'v2.1', status: 'CURRENT', min_version: '2.1', version: '2.93', links: [{ rel: 'self', href: `${sim.url}/compute/v2.1/` }] }),
+    ]);
   });
 
   it('describes v2.1 at /compute/v2.1', async () => {
     const reply = await nova('GET', '/v2.1', { token: null });
-    expect(reply.body.version).toMatchObject({ id: 'v2.1', min_version: '2.1', version: '2.96' });
+    expect(reply.body.version).toMatchObject({ id: 'v2.1', min_version: '2.1', version: '2.93' });
   });
 });
 
@@ -76,14 +79,15 @@ describe('nova microversions', () => {
     const legacy = await nova('GET', '/v2.1/servers', { headers: { 'X-OpenStack-Nova-API-Version': '2.53' } });
     expect(legacy.headers.get('OpenStack-API-Version')).toBe('compute 2.53');
     const latest = await nova('GET', '/v2.1/servers', { version: 'latest' });
-    expect(latest.headers.get('X-OpenStack-Nova-API-Version')).toBe('2.96');
+    expect(latest.headers.get('X-OpenStack-Nova-API-Version')).toBe('2.93');
     expect(latest.headers.get('Vary')).toContain('OpenStack-API-Version');
   });
 
   it('refuses versions outside the supported range with 406 and malformed ones with 400', async () => {
     const tooNew = await nova('GET', '/v2.1/servers', { version: '2.200' });
     expect(tooNew.status).toBe(406);
-    expect(tooNew.body).toEqual({ computeFault: { code: 406, message: 'Version 2.200 is not supported by the API. Minimum is 2.1 and maximum is 2.96.' } });
+    expect(tooNew.body).toEqual({ computeFault: { code: 406, message: 'Version 2.200 is not supported by the API. Minimum is 2.1 and maximum is 2.93.' } });
+    expect(tooNew.headers.get('OpenStack-API-Version')).toBe('compute 2.200');
     expect((await nova('GET', '/v2.1/servers', { version: '3.0' })).status).toBe(406);
     const malformed = await nova('GET', '/v2.1/servers', { version: 'two' });
     expect(malformed.status).toBe(400);
@@ -129,10 +133,16 @@ describe('nova servers', () => {
     const server = reply.body.server as { id: string; adminPass: string; links: { href: string }[] };
     expect(server.adminPass).toMatch(/\S{8,}/);
     expect(reply.headers.get('Location')).toBe(`${sim.url}/compute/v2.1/servers/${server.id}`);
+    // Nova schedules first: no host and no port yet (the first tenth of the build), then spawns.
+    const scheduling = await show(server.id);
+    expect(scheduling).toMatchObject({ status: 'BUILD', 'OS-EXT-STS:vm_state': 'building', 'OS-EXT-STS:task_state': 'scheduling', 'OS-EXT-SRV-ATTR:host': null, addresses: {}, metadata: { assembly: 'db' } });
+    expect(scheduling).not.toHaveProperty('security_groups');
+    sim.clock.advance(testTimings.build / 10);
     const building = await show(server.id);
-    expect(building).toMatchObject({ status: 'BUILD', 'OS-EXT-STS:vm_state': 'building', 'OS-EXT-STS:task_state': 'spawning', 'OS-EXT-STS:power_state': 0, metadata: { assembly: 'db' } });
+    expect(building).toMatchObject({ status: 'BUILD', 'OS-EXT-STS:vm_state': 'building', 'OS-EXT-STS:task_state': 'spawning', 'OS-EXT-STS:power_state': 0, 'OS-EXT-AZ:availability_zone': 'nova' });
+    expect(building.addresses.private).toHaveLength(1);
     expect(building['OS-EXT-SRV-ATTR:user_data']).toBe(userData);
-    sim.clock.advance(testTimings.build);
+    sim.clock.advance(testTimings.build - testTimings.build / 10);
     const active = await show(server.id);
     expect(active).toMatchObject({ status: 'ACTIVE', 'OS-EXT-STS:vm_state': 'active', 'OS-EXT-STS:task_state': null, 'OS-EXT-STS:power_state': 1, 'OS-EXT-AZ:availability_zone': 'nova' });
     expect(active['OS-SRV-USG:launched_at']).toBe('2025-01-01T00:00:10.000000');
@@ -212,7 +222,7 @@ describe('nova servers', () => {
   it('refuses unknown flavors and images, bad user data and bad bodies with 400 badRequest', async () => {
     const base = { name: 'x', imageRef: imageId, flavorRef: '1', networks: 'auto' };
     const cases: [unknown, string][] = [
-      [{ server: { ...base, flavorRef: '99' } }, 'Invalid flavorRef provided.'],
+      [{ server: { ...base, flavorRef: '99' } }, 'Flavor 99 could not be found.'],
       [{ server: { ...base, imageRef: 'no-such-image' } }, 'Can not find requested image'],
       [{ server: { ...base, user_data: 'not base64!' } }, "is not a 'base64'"],
       [{ server: { ...base, availability_zone: 'mars' } }, 'The requested availability zone is not available'],
@@ -232,6 +242,101 @@ describe('nova servers', () => {
     const reply = await nova('GET', '/v2.1/os-nothing');
     expect(reply.status).toBe(404);
     expect(reply.body.itemNotFound).toBeDefined();
+  });
+});
+
+describe('nova as Zed answers it (see fidelity.test.ts)', () => {
+  const names = (reply: Reply): unknown[] => (reply.body.servers as Json[]).map((server) => server.name);
+
+  it('links to a next page from a full page even when nothing follows it', async () => {
+    await createServer({ name: 'a' });
+    await createServer({ name: 'b' });
+    const full = await nova('GET', '/v2.1/servers/detail?limit=2');
+    expect(full.body.servers_links).toEqual([expect.objectContaining({ rel: 'next' })]);
+    const short = await nova('GET', '/v2.1/servers/detail?limit=3');
+    expect(short.body.servers_links).toBeUndefined();
+  });
+
+  it('lists servers deleted within a changes-since window as DELETED, and honours changes-before from 2.66 on', async () => {
+    const since = new Date(sim.clock.now()).toISOString();
+    await activeServer({ name: 'kept' });
+    const gone = await activeServer({ name: 'gone' });
+    await nova('DELETE', `/v2.1/servers/${gone}`);
+    sim.clock.advance(testTimings.delete);
+    expect(names(await nova('GET', '/v2.1/servers/detail'))).toEqual(['kept']);
+    const changes = await nova('GET', `/v2.1/servers/detail?changes-since=${since}`);
+    expect((changes.body.servers as Json[]).map((server) => [server.name, server.status])).toEqual([['gone', 'DELETED'], ['kept', 'ACTIVE']]);
+    expect((changes.body.servers as Json[])[0]).toMatchObject({ addresses: {}, 'OS-EXT-STS:vm_state': 'deleted' });
+    const before = new Date(Date.UTC(2025, 0, 1, 0, 0, 5)).toISOString();
+    expect(names(await nova('GET', `/v2.1/servers/detail?changes-since=${since}&changes-before=${before}`, { version: '2.66' }))).toEqual([]);
+    // Before 2.66 changes-before is no filter of Nova's: ignored, as Zed ignores it.
+    expect(names(await nova('GET', `/v2.1/servers/detail?changes-before=${before}`, { version: '2.65' }))).toEqual(['kept']);
+  });
+
+  it('lists only deleted servers with deleted=true', async () => {
+    await activeServer({ name: 'kept' });
+    const gone = await activeServer({ name: 'gone' });
+    await nova('DELETE', `/v2.1/servers/${gone}`);
+    sim.clock.advance(testTimings.delete);
+    expect(names(await nova('GET', '/v2.1/servers/detail?deleted=true'))).toEqual(['gone']);
+  });
+
+  it('creates a server without a port for networks "none": no addresses and no security groups', async () => {
+    const id = await activeServer({ networks: 'none' });
+    const server = await show(id);
+    expect(server.addresses).toEqual({});
+    expect(server).not.toHaveProperty('security_groups');
+  });
+
+  it('reads a server\'s metadata and one item of it, and 404s a key it lacks', async () => {
+    const id = await createServer({ metadata: { 'defib-action': 'launch' } });
+    expect((await nova('GET', `/v2.1/servers/${id}/metadata`)).body).toEqual({ metadata: { 'defib-action': 'launch' } });
+    expect((await nova('GET', `/v2.1/servers/${id}/metadata/defib-action`)).body).toEqual({ meta: { 'defib-action': 'launch' } });
+    expect((await nova('GET', `/v2.1/servers/${id}/metadata/nothing`)).body).toEqual({ itemNotFound: { code: 404, message: 'Metadata item was not found' } });
+  });
+
+  it('serves the image and os-networks proxies at 2.1 and answers 404 from 2.36 on', async () => {
+    const images = await nova('GET', '/v2.1/images');
+    expect((images.body.images as Json[])[0]).toMatchObject({ id: imageId, links: expect.arrayContaining([{ rel: 'alternate', type: 'application/vnd.openstack.image', href: `${sim.url}/image/images/${imageId}` }]) as unknown });
+    const networks = await nova('GET', '/v2.1/os-networks');
+    expect((networks.body.networks as Json[])[0]).toMatchObject({ label: 'private', cidr: null });
+    expect((await nova('GET', '/v2.1/images', { version: '2.36' })).status).toBe(404);
+    expect((await nova('GET', '/v2.1/os-networks', { version: '2.36' })).status).toBe(404);
+  });
+
+  it('gives a server created before 2.19 its name as description', async () => {
+    const old = await nova('POST', '/v2.1/servers', { body: { server: { name: 'legacy', imageRef: imageId, flavorRef: '1' } } });
+    const id = (old.body.server as { id: string }).id;
+    expect((await show(id, '2.19')).description).toBe('legacy');
+    expect((await show(await createServer({ name: 'modern' }), '2.19')).description).toBeNull();
+  });
+
+  it('ignores a filter it does not know until 2.75 and refuses it from 2.75 on; refuses joined-table filters always', async () => {
+    await createServer({ name: 'a' });
+    expect(names(await nova('GET', '/v2.1/servers/detail?colour=red', { version: '2.74' }))).toEqual(['a']);
+    expect((await nova('GET', '/v2.1/servers/detail?colour=red', { version: '2.75' })).body).toEqual({ badRequest: { code: 400, message: "'colour' does not match any of the regexes: '^_'" } });
+    expect((await nova('GET', '/v2.1/servers/detail?metadata=x')).body).toEqual({ badRequest: { code: 400, message: 'Invalid filter field: metadata.' } });
+    expect((await nova('GET', '/v2.1/servers/detail?changes-since=yesterday')).body).toEqual({ badRequest: { code: 400, message: "Invalid input for query parameters changes-since. Value: yesterday. 'yesterday' is not a 'date-time'" } });
+  });
+
+  it('lists a server\'s tags from 2.26 on', async () => {
+    const id = await createServer({ tags: ['defib'] });
+    expect((await nova('GET', `/v2.1/servers/${id}/tags`, { version: '2.26' })).body).toEqual({ tags: ['defib'] });
+    expect((await nova('GET', `/v2.1/servers/${id}/tags`, { version: '2.25' })).status).toBe(404);
+  });
+
+  it('quotes refused values as Python prints them', async () => {
+    const id = await createServer();
+    const reply = await action(id, { reboot: { type: 'GENTLE' } });
+    expect(reply.body).toEqual({ badRequest: { code: 400, message: "Invalid input for field/attribute type. Value: GENTLE. 'GENTLE' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']" } });
+    const create = await nova('POST', '/v2.1/servers', { version: '2.37', body: { server: { name: 'x', flavorRef: '1', imageRef: imageId, networks: 'none', colour: true } } });
+    expect((create.body.badRequest as { message: string }).message).toBe(`Invalid input for field/attribute server. Value: {'name': 'x', 'flavorRef': '1', 'imageRef': '${imageId}', 'networks': 'none', 'colour': True}. Additional properties are not allowed ('colour' was unexpected)`);
+  });
+
+  it('answers a request without a token before reading its microversion: 401, no version headers', async () => {
+    const reply = await nova('GET', '/v2.1/servers', { token: null, version: '2.999' });
+    expect(reply.status).toBe(401);
+    expect(reply.headers.get('OpenStack-API-Version')).toBeNull();
   });
 });
 

@@ -74,16 +74,18 @@ describe.skipIf(!available)('the standard openstack client, unmodified', { timeo
     await sim?.stop();
   });
 
-  it('authenticates and lists the catalogue, images and flavors', async () => {
+  it('authenticates and lists the catalogue, images, flavors and networks', { timeout: 5 * COMMAND_BUDGET_MS }, async () => {
     expect(await openstack('token', 'issue', '-f', 'value', '-c', 'project_id')).toMatch(/^[0-9a-f]{32}$/);
     const images = await json<{ Name: string }[]>('image', 'list');
     expect(images.map((image) => image.Name)).toContain('fedora-40');
     const flavors = await json<{ Name: string }[]>('flavor', 'list');
     expect(flavors.map((flavor) => flavor.Name)).toContain('m1.small');
+    const networks = await json<{ Name: string; Subnets: string[] }[]>('network', 'list');
+    expect(networks).toEqual([expect.objectContaining({ Name: 'private', Subnets: [expect.any(String)] })]);
   });
 
   it('creates, reboots, stops, starts and deletes a server, waiting as operators do', { timeout: 14 * COMMAND_BUDGET_MS }, async () => {
-    const created = await json<{ id: string; status: string }>('server', 'create', '--image', 'fedora-40', '--flavor', 'm1.small', '--wait', 'cli-vm');
+    const created = await json<{ id: string; status: string }>('server', 'create', '--image', 'fedora-40', '--flavor', 'm1.small', '--network', 'private', '--wait', 'cli-vm');
     expect(created.status).toBe('ACTIVE');
     await openstack('server', 'reboot', '--hard', '--wait', 'cli-vm');
     await openstack('server', 'stop', 'cli-vm');

@@ -30,6 +30,9 @@ export interface Image {
 export interface Network {
   id: string;
   name: string;
+  /** The id of its one subnet (Neutron), which holds the fixed pool. */
+  subnetId: string;
+  createdAt: number;
   config: NetworkConfig;
   fixed: AddressPool;
   floating: AddressPool | null;
@@ -55,8 +58,9 @@ export interface CreateVmRequest {
   userData?: string | null | undefined;
   metadata?: Record<string, string> | undefined;
   tags?: VmTag[] | undefined;
-  /** Network names or ids; the first configured network when absent. */
-  networks?: string[] | undefined;
+  /** Network names or ids; the first configured network when absent; `none`: no interface at all. */
+  networks?: string[] | 'none' | undefined;
+  description?: string | null | undefined;
   keyName?: string | null | undefined;
 }
 
@@ -181,9 +185,13 @@ export class Cloud {
       sizeBytes: image.sizeBytes ?? 21_692_416,
       createdAt: now,
     }));
+    // A stream of their own, so subnets leave the ids of everything else as they were.
+    const subnets = this.#root.fork('catalog:subnets');
     this.#networks = this.config.networks.map((network) => ({
       id: network.id ?? (this.provider === 'ec2' ? `subnet-${catalog.hex(17)}` : catalog.uuid()),
       name: network.name,
+      subnetId: subnets.uuid(),
+      createdAt: now,
       config: network,
       fixed: new AddressPool(network.fixedCidr, this.#root.fork(`pool:${network.name}:fixed`)),
       floating: network.floatingCidr ? new AddressPool(network.floatingCidr, this.#root.fork(`pool:${network.name}:floating`)) : null,
@@ -362,6 +370,7 @@ export class Cloud {
         imageId: image.id,
         flavorId: flavor.id,
         userData: request.userData ?? null,
+        description: request.description ?? null,
         metadata: { ...request.metadata },
         tags: [...(request.tags ?? [])],
         zone: host.zone,
@@ -598,7 +607,8 @@ export class Cloud {
     return floating;
   }
 
-  #resolveNetworks(requested: readonly string[] | undefined): Network[] {
+  #resolveNetworks(requested: readonly string[] | 'none' | undefined): Network[] {
+    if (requested === 'none') return [];
     const first = this.#networks[0];
     if (!requested || requested.length === 0) return first ? [first] : [];
     return requested.map((idOrName) => {

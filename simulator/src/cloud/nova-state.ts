@@ -8,8 +8,8 @@ import type { LifecycleGuard, LifecycleState, Operation, Phase } from './lifecyc
 /** Nova `vm_state`. */
 export type NovaVmState = 'building' | 'active' | 'stopped' | 'error' | 'deleted';
 
-/** Nova `task_state` (the subset this simulator reaches). */
-export type NovaTaskState = 'spawning' | 'reboot_started' | 'reboot_started_hard' | 'powering-off' | 'powering-on' | 'rebuilding' | 'deleting';
+/** Nova `task_state` (the subset this simulator reaches; `scheduling` is shown by the API views only). */
+export type NovaTaskState = 'scheduling' | 'spawning' | 'reboot_started' | 'reboot_started_hard' | 'powering-off' | 'powering-on' | 'rebuilding' | 'deleting';
 
 /** Nova `status` as shown by the API. */
 export type NovaStatus = 'BUILD' | 'ACTIVE' | 'REBOOT' | 'HARD_REBOOT' | 'SHUTOFF' | 'REBUILD' | 'ERROR' | 'DELETED';

@@ -33,6 +33,8 @@ export interface Vm {
   readonly flavorId: string;
   /** Base64 as the client sent it; null when none. */
   readonly userData: string | null;
+  /** Free text the client gave (Nova `description`); null when none. */
+  readonly description: string | null;
   metadata: Record<string, string>;
   tags: VmTag[];
   readonly zone: string;

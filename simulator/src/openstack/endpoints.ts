@@ -1,7 +1,7 @@
 /**
  * Where each OpenStack service lives. Like DevStack, everything is on one port: the first
- * OpenStack cloud at `/compute` and `/image`, any further region at `/regions/<region>/compute` and
- * `/regions/<region>/image`; one Keystone at `/identity` lists them all in its catalog.
+ * OpenStack cloud at `/compute`, `/image` and `/networking`, any further region under
+ * `/regions/<region>/`; one Keystone at `/identity` lists them all in its catalog.
  */
 import type { Request } from 'express';
 import type { Cloud } from '../cloud/cloud.ts';
@@ -30,6 +30,10 @@ export function computeUrl(req: Request, region: OpenStackRegion): string {
 
 export function imageUrl(req: Request, region: OpenStackRegion): string {
   return `${origin(req)}${region.basePath}/image`;
+}
+
+export function networkUrl(req: Request, region: OpenStackRegion): string {
+  return `${origin(req)}${region.basePath}/networking`;
 }
 
 /** Nova/Keystone/Glance timestamp without fractions: `2025-01-01T00:00:00Z`. */

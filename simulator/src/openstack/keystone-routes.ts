@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import express from 'express';
 import type { ErrorRequestHandler, Request, Response, Router } from 'express';
-import { computeUrl, identityPath, imageUrl, isoMicros, origin } from './endpoints.ts';
+import { computeUrl, identityPath, imageUrl, isoMicros, networkUrl, origin } from './endpoints.ts';
 import type { OpenStackRegion } from './endpoints.ts';
 import type { Identity, ProjectSelector, Token, User, UserSelector } from './identity.ts';
 
@@ -172,7 +172,7 @@ function catalog(req: Request, regions: readonly OpenStackRegion[]): object[] {
       (['public', 'internal', 'admin'] as const).map((face) => ({ id: endpointId(type, region.cloud.region, face), interface: face, region: region.cloud.region, region_id: region.cloud.region, url: url(region) })),
     ),
   });
-  return [service('identity', 'keystone', () => `${origin(req)}${identityPath}`), service('compute', 'nova', (region) => computeUrl(req, region)), service('image', 'glance', (region) => imageUrl(req, region))];
+  return [service('identity', 'keystone', () => `${origin(req)}${identityPath}`), service('compute', 'nova', (region) => computeUrl(req, region)), service('image', 'glance', (region) => imageUrl(req, region)), service('network', 'neutron', (region) => networkUrl(req, region))];
 }
 
 function tokenDocument(req: Request, token: Token, regions: readonly OpenStackRegion[], withCatalog: boolean): object {

@@ -35,8 +35,24 @@ export const badRequest = (message: string): NovaFault => new NovaFault(400, mes
 export const itemNotFound = (message: string): NovaFault => new NovaFault(404, message);
 export const serverNotFound = (id: string): NovaFault => itemNotFound(`Instance ${id} could not be found.`);
 
-/** Nova's JSON-schema wording for a bad field. */
-export const invalidField = (field: string, value: unknown, reason: string): NovaFault => badRequest(`Invalid input for field/attribute ${field}. Value: ${typeof value === 'string' ? value : JSON.stringify(value)}. ${reason}`);
+/**
+ * A value as Python prints it (`repr`), which is how Nova's messages quote what they refuse:
+ * `{'name': 'x', 'count': 1, 'ok': True}`.
+ */
+export function pythonLiteral(value: unknown): string {
+  if (value === null || value === undefined) return 'None';
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  if (typeof value === 'string') return value.includes("'") && !value.includes('"') ? `"${value}"` : `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+  if (Array.isArray(value)) return `[${value.map(pythonLiteral).join(', ')}]`;
+  if (typeof value === 'object') return `{${Object.entries(value).map(([key, entry]) => `${pythonLiteral(key)}: ${pythonLiteral(entry)}`).join(', ')}}`;
+  return typeof value === 'number' || typeof value === 'bigint' ? String(value) : typeof value;
+}
+
+/** Nova's JSON-schema wording for a bad field: a string value bare, anything else as Python prints it. */
+export const invalidField = (field: string, value: unknown, reason: string): NovaFault => badRequest(`Invalid input for field/attribute ${field}. Value: ${typeof value === 'string' ? value : pythonLiteral(value)}. ${reason}`);
+
+/** The same for a bad query parameter. */
+export const invalidQuery = (parameter: string, value: string, reason: string): NovaFault => badRequest(`Invalid input for query parameters ${parameter}. Value: ${value}. ${reason}`);
 
 export function sendNovaFault(res: Response, fault: NovaFault): void {
   if (fault.retryAfterSeconds !== undefined) res.set('Retry-After', String(fault.retryAfterSeconds));
@@ -59,7 +75,7 @@ export function novaFaultFromCloudError(error: CloudError): NovaFault {
     case 'unknown-image':
       return badRequest('Can not find requested image');
     case 'unknown-flavor':
-      return badRequest('Invalid flavorRef provided.');
+      return badRequest(`Flavor ${detail.flavorId} could not be found.`);
     case 'unknown-zone':
       return badRequest('The requested availability zone is not available');
     case 'unknown-network':

@@ -1,6 +1,7 @@
 /**
- * Nova's compute API v2.1 for one OpenStack cloud: version documents, servers, server actions,
- * flavors and availability zones, with microversions and Keystone tokens.
+ * Nova's compute API v2.1 for one OpenStack cloud: version documents, servers, server actions and
+ * metadata, flavors, availability zones and the image and network proxies of 2.1 (gone at 2.36),
+ * with microversions and Keystone tokens, as Zed answers them (simulator/test/fidelity.test.ts).
  */
 import { randomUUID } from 'node:crypto';
 import express from 'express';
@@ -13,11 +14,12 @@ import { shapeProblem } from '../value-shape.ts';
 import { origin } from './endpoints.ts';
 import type { Identity, Token } from './identity.ts';
 import { KeystoneError, sendKeystoneError } from './keystone-routes.ts';
-import { atLeast, formatMicroversion, negotiateMicroversion } from './microversion.ts';
+import { UnsupportedMicroversionError, atLeast, formatMicroversion, negotiateMicroversion } from './microversion.ts';
 import type { Microversion } from './microversion.ts';
-import { badRequest, invalidField, itemNotFound, novaFaultFromRejection, sendNovaFault, serverNotFound, toNovaFault } from './nova-errors.ts';
-import { computeVersion, flavorDetail, flavorSummary, serverDetail, serverSummary } from './nova-views.ts';
+import { badRequest, invalidField, invalidQuery, itemNotFound, pythonLiteral, novaFaultFromRejection, sendNovaFault, serverNotFound, toNovaFault } from './nova-errors.ts';
+import { computeVersion, computeVersions, flavorDetail, flavorSummary, proxiedImage, proxiedNetwork, serverDetail, serverSummary } from './nova-views.ts';
 import type { NovaViewContext } from './nova-views.ts';
+import { requireToken } from './service-gate.ts';
 
 /** Nova's `osapi_max_limit`: the longest page a list returns. */
 const maxPageSize = 1000;
@@ -31,6 +33,36 @@ const createFields = new Set([
 ]);
 
 const rebootTypes = ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'];
+
+/** The server list's query parameters, each list from the microversion that brought it (2.1, 2.26, …). */
+const serverListParameters: readonly { since: number; names: readonly string[] }[] = [
+  {
+    since: 1,
+    names: [
+      'user_id', 'project_id', 'tenant_id', 'launch_index', 'image_ref', 'image', 'kernel_id', 'ramdisk_id', 'hostname', 'key_name', 'power_state', 'vm_state', 'task_state', 'host', 'node',
+      'flavor', 'reservation_id', 'launched_at', 'terminated_at', 'availability_zone', 'name', 'display_name', 'description', 'display_description', 'locked_by', 'uuid',
+      'root_device_name', 'config_drive', 'access_ip_v4', 'access_ip_v6', 'auto_disk_config', 'progress', 'sort_key', 'sort_dir', 'all_tenants', 'soft_deleted', 'deleted', 'status',
+      'changes-since', 'ip', 'ip6', 'created_at', 'limit', 'marker',
+    ],
+  },
+  { since: 26, names: ['tags', 'tags-any', 'not-tags', 'not-tags-any'] },
+  { since: 66, names: ['changes-before'] },
+  { since: 73, names: ['locked'] },
+];
+/** Filters on what Nova keeps in other tables: known to its schema, refused by its API. */
+const refusedFilters = new Set(['block_device_mapping', 'services', 'metadata', 'system_metadata', 'info_cache', 'security_groups', 'pci_devices']);
+
+/**
+ * Nova ignores query parameters it does not know until 2.75 and refuses them from 2.75 on; the
+ * names of internal attributes (a leading `_`) and joined-table filters it refuses always.
+ */
+function checkServerListQuery(query: Record<string, string>, version: Microversion): void {
+  const known = new Set(serverListParameters.filter((entry) => atLeast(version, 2, entry.since)).flatMap((entry) => entry.names));
+  for (const key of Object.keys(query)) {
+    if (refusedFilters.has(key) || key.startsWith('_')) throw badRequest(`Invalid filter field: ${key}.`);
+    if (atLeast(version, 2, 75) && !known.has(key)) throw badRequest(`'${key}' does not match any of the regexes: '^_'`);
+  }
+}
 
 interface NovaLocals {
   version: Microversion;
@@ -61,10 +93,26 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     next();
   });
 
+  const echoVersion = (res: Response, version: string): void => {
+    res.set({ 'OpenStack-API-Version': `compute ${version}`, 'X-OpenStack-Nova-API-Version': version, Vary: 'OpenStack-API-Version, X-OpenStack-Nova-API-Version' });
+  };
+  /** The requested microversion; a 406 still echoes what was asked for, as Nova does. */
+  const negotiate = (req: Request, res: Response): Microversion => {
+    try {
+      const version = negotiateMicroversion({ openStackApiVersion: req.get('OpenStack-API-Version'), novaApiVersion: req.get('X-OpenStack-Nova-API-Version') });
+      echoVersion(res, formatMicroversion(version));
+      return version;
+    } catch (error) {
+      if (error instanceof UnsupportedMicroversionError) echoVersion(res, error.requested);
+      throw error;
+    }
+  };
+
   router.get('/', (req, res) => {
-    res.json({ versions: [{ ...computeVersion(computeRoot(req)), 'media-types': undefined }] });
+    res.json(computeVersions(computeRoot(req)));
   });
   router.get(['/v2.1', '/v2.1/'], (req, res) => {
+    negotiate(req, res);
     res.json({ version: computeVersion(computeRoot(req)) });
   });
 
@@ -78,11 +126,9 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     next();
   });
   api.use((req: Request, res: Response, next: NextFunction) => {
-    res.set('Vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
-    const version = negotiateMicroversion({ openStackApiVersion: req.get('OpenStack-API-Version'), novaApiVersion: req.get('X-OpenStack-Nova-API-Version') });
-    res.set({ 'OpenStack-API-Version': `compute ${formatMicroversion(version)}`, 'X-OpenStack-Nova-API-Version': formatMicroversion(version) });
-    const token = identity.validate(req.get('X-Auth-Token'));
-    if (!token) throw new KeystoneError(401, 'Unauthorized', 'The request you have made requires authentication.');
+    // keystonemiddleware turns a request without a valid token away before Nova reads its microversion.
+    const token = requireToken(identity, req);
+    const version = negotiate(req, res);
     Object.assign(res.locals, { version, token } satisfies NovaLocals);
     next();
   });
@@ -91,10 +137,15 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     await admit(detail ? 'servers.detail' : 'servers.list');
     const view = context(req, res);
     const query = queryStrings(req);
-    const includeDeleted = query.deleted === 'true' || query.deleted === 'True' || query.status?.toUpperCase() === 'DELETED';
+    checkServerListQuery(query, view.version);
+    // `deleted=true` lists only deleted servers; a changes-since/-before window lists the servers
+    // deleted in it beside the others (status DELETED), as does asking for that status.
+    const changesBefore = atLeast(view.version, 2, 66) ? query['changes-before'] : undefined;
+    const deletedOnly = query.deleted !== undefined && ['true', 'True', '1'].includes(query.deleted);
+    const includeDeleted = deletedOnly || query['changes-since'] !== undefined || changesBefore !== undefined || query.status?.toUpperCase() === 'DELETED';
     let vms = cloud
       .list()
-      .filter((vm) => includeDeleted || vm.state.phase !== 'deleted')
+      .filter((vm) => (deletedOnly ? vm.state.phase === 'deleted' : includeDeleted || vm.state.phase !== 'deleted'))
       .sort((a, b) => b.sequence - a.sequence);
     if (query.name !== undefined) {
       const pattern = safeRegExp(query.name);
@@ -121,8 +172,13 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     }
     if (query['changes-since'] !== undefined) {
       const since = Date.parse(query['changes-since']);
-      if (Number.isNaN(since)) throw badRequest(`Invalid filter field: changes-since.`);
+      if (Number.isNaN(since)) throw invalidQuery('changes-since', query['changes-since'], `'${query['changes-since']}' is not a 'date-time'`);
       vms = vms.filter((vm) => vm.updatedAt >= since);
+    }
+    if (changesBefore !== undefined) {
+      const before = Date.parse(changesBefore);
+      if (Number.isNaN(before)) throw invalidQuery('changes-before', changesBefore, `'${changesBefore}' is not a 'date-time'`);
+      vms = vms.filter((vm) => vm.updatedAt <= before);
     }
     const limit = parseLimit(query.limit);
     if (query.marker !== undefined) {
@@ -133,7 +189,8 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     const page = vms.slice(0, limit);
     const body: Record<string, unknown> = { servers: page.map((vm) => (detail ? serverDetail(vm, view) : serverSummary(vm, view))) };
     const last = page.at(-1);
-    if (last && page.length === limit && vms.length > limit) {
+    // Nova links to a next page whenever a page is full, even when nothing follows it.
+    if (last && page.length === limit) {
       const next = new URLSearchParams({ ...query, limit: String(limit), marker: last.id });
       body.servers_links = [{ rel: 'next', href: `${view.computeRoot}/v2.1/servers${detail ? '/detail' : ''}?${next.toString()}` }];
     }
@@ -146,6 +203,24 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
   api.get('/servers/:id', async (req, res) => {
     await admit('servers.show');
     res.json({ server: serverDetail(visibleServer(req.params.id), context(req, res)) });
+  });
+
+  api.get('/servers/:id/metadata', async (req, res) => {
+    await admit('servers.metadata.list');
+    res.json({ metadata: visibleServer(req.params.id).metadata });
+  });
+  api.get('/servers/:id/metadata/:key', async (req, res) => {
+    await admit('servers.metadata.show');
+    const metadata = visibleServer(req.params.id).metadata;
+    const value = Object.hasOwn(metadata, req.params.key) ? metadata[req.params.key] : undefined;
+    if (value === undefined) throw itemNotFound('Metadata item was not found');
+    res.json({ meta: { [req.params.key]: value } });
+  });
+
+  api.get('/servers/:id/tags', async (req, res) => {
+    if (!atLeast(locals(res).version, 2, 26)) throw itemNotFound('The resource could not be found.');
+    await admit('servers.tags.list');
+    res.json({ tags: visibleServer(req.params.id).tags.map((tag) => tag.key) });
   });
 
   api.post('/servers', async (req, res) => {
@@ -185,7 +260,7 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
       case 'reboot': {
         const type = asRecord(argument)?.type;
         if (type === undefined) throw invalidField('reboot', argument, "'type' is a required property");
-        if (typeof type !== 'string' || !rebootTypes.includes(type)) throw invalidField('type', type, `${JSON.stringify(type)} is not one of ${JSON.stringify(rebootTypes).replaceAll('"', "'").replaceAll(',', ', ')}`);
+        if (typeof type !== 'string' || !rebootTypes.includes(type)) throw invalidField('type', type, `${pythonLiteral(type)} is not one of ${pythonLiteral(rebootTypes)}`);
         cloud.request(vm.id, type.toUpperCase() === 'HARD' ? 'hard-reboot' : 'reboot');
         res.status(202).end();
         return;
@@ -247,6 +322,22 @@ export function createNovaRouter(options: { cloud: Cloud; identity: Identity }):
     throw itemNotFound(`Flavor ${req.params.id} has no extra specs with key ${req.params.key}.`);
   });
 
+  // The proxies to Glance and Neutron of microversion 2.1, removed at 2.36 (404 from then on).
+  const proxy = (req: Request, res: Response, next: NextFunction): void => {
+    if (atLeast(locals(res).version, 2, 36)) throw itemNotFound('The resource could not be found.');
+    next();
+  };
+  api.get('/images', proxy, async (req, res) => {
+    await admit('images.list');
+    const view = context(req, res);
+    const glanceRoot = view.computeRoot.replace(/\/compute$/, '/image');
+    res.json({ images: cloud.images.map((image) => proxiedImage(image, view, glanceRoot)) });
+  });
+  api.get('/os-networks', proxy, async (_req, res) => {
+    await admit('networks.list');
+    res.json({ networks: cloud.networks.map(proxiedNetwork) });
+  });
+
   api.get('/os-availability-zone', async (_req, res) => {
     await admit('availability-zones.list');
     res.json({ availabilityZoneInfo: cloud.config.zones.map((zone) => ({ zoneName: zone.name, zoneState: { available: true }, hosts: null })) });
@@ -287,7 +378,7 @@ function safeRegExp(pattern: string): RegExp {
 
 function parseLimit(value: string | undefined): number {
   if (value === undefined) return maxPageSize;
-  if (!/^[0-9]+$/.test(value)) throw badRequest(`Invalid input for query parameters limit. Value: ${value}. '${value}' does not match '^[0-9]*$'`);
+  if (!/^[0-9]+$/.test(value)) throw invalidQuery('limit', value, `'${value}' does not match '^[0-9]*$'`);
   return Math.min(Number(value), maxPageSize);
 }
 
@@ -297,16 +388,16 @@ function lastSegment(reference: string): string {
 }
 
 function requireName(value: unknown): string {
-  if (typeof value !== 'string' || value.trim().length === 0 || value.length > 255) throw invalidField('name', value, typeof value === 'string' ? `'${value}' does not match a valid name` : `${JSON.stringify(value)} is not of type 'string'`);
+  if (typeof value !== 'string' || value.trim().length === 0 || value.length > 255) throw invalidField('name', value, typeof value === 'string' ? `'${value}' does not match a valid name` : `${pythonLiteral(value)} is not of type 'string'`);
   return value;
 }
 
 function parseMetadata(value: unknown): Record<string, string> {
   const metadata = asRecord(value);
-  if (!metadata) throw invalidField('metadata', value, `${JSON.stringify(value)} is not of type 'object'`);
+  if (!metadata) throw invalidField('metadata', value, `${pythonLiteral(value)} is not of type 'object'`);
   for (const [key, entry] of Object.entries(metadata)) {
     if (key.length === 0 || key.length > 255) throw invalidField('metadata', value, `'${key}' does not match any of the regexes: '^[a-zA-Z0-9-_:. ]{1,255}$'`);
-    if (typeof entry !== 'string') throw invalidField(key, entry, `${JSON.stringify(entry)} is not of type 'string'`);
+    if (typeof entry !== 'string') throw invalidField(key, entry, `${pythonLiteral(entry)} is not of type 'string'`);
     if (entry.length > 255) throw invalidField(key, entry, `'${entry}' is too long`);
   }
   return metadata as Record<string, string>;
@@ -319,7 +410,7 @@ function isBase64(value: string): boolean {
 function parseCount(field: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const count = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) throw invalidField(field, value, `${JSON.stringify(value)} is less than the minimum of 1`);
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) throw invalidField(field, value, `${pythonLiteral(value)} is less than the minimum of 1`);
   return count;
 }
 
@@ -327,35 +418,37 @@ function parseCreateRequest(body: unknown, version: Microversion): { request: Cr
   const server = asRecord(asRecord(body)?.server);
   if (!server) throw invalidField('server', body, "'server' is a required property");
   for (const key of Object.keys(server)) {
-    if (!createFields.has(key) || (key === 'tags' && !atLeast(version, 2, 52))) throw badRequest(`Invalid input for field/attribute server. Value: ${JSON.stringify(server)}. Additional properties are not allowed ('${key}' was unexpected)`);
+    if (!createFields.has(key) || (key === 'tags' && !atLeast(version, 2, 52))) throw badRequest(`Invalid input for field/attribute server. Value: ${pythonLiteral(server)}. Additional properties are not allowed ('${key}' was unexpected)`);
   }
   if (server.name === undefined) throw invalidField('server', server, "'name' is a required property");
   const name = requireName(server.name);
   if (server.flavorRef === undefined) throw invalidField('server', server, "'flavorRef' is a required property");
-  if (typeof server.flavorRef !== 'string' && typeof server.flavorRef !== 'number') throw invalidField('flavorRef', server.flavorRef, `${JSON.stringify(server.flavorRef)} is not of type 'string', 'integer'`);
+  if (typeof server.flavorRef !== 'string' && typeof server.flavorRef !== 'number') throw invalidField('flavorRef', server.flavorRef, `${pythonLiteral(server.flavorRef)} is not of type 'string', 'integer'`);
   if (typeof server.imageRef !== 'string' || server.imageRef === '') throw badRequest('Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.');
   if (server.networks === undefined && atLeast(version, 2, 37)) throw invalidField('server', server, "'networks' is a required property");
-  let networks: string[] | undefined;
+  let networks: string[] | 'none' | undefined;
   if (Array.isArray(server.networks)) {
     networks = server.networks.map((entry) => {
       const uuid = asRecord(entry)?.uuid;
       if (typeof uuid !== 'string') throw badRequest('Bad networks format: network uuid is not in proper format');
       return uuid;
     });
-  } else if (server.networks !== undefined && server.networks !== 'auto' && server.networks !== 'none') {
-    throw invalidField('networks', server.networks, `${JSON.stringify(server.networks)} is not one of ['none', 'auto']`);
+  } else if (server.networks === 'none') {
+    networks = 'none';
+  } else if (server.networks !== undefined && server.networks !== 'auto') {
+    throw invalidField('networks', server.networks, `${pythonLiteral(server.networks)} is not one of ['none', 'auto']`);
   }
   let userData: string | undefined;
   if (server.user_data !== undefined && server.user_data !== null) {
-    if (typeof server.user_data !== 'string' || !isBase64(server.user_data)) throw invalidField('user_data', server.user_data, `${JSON.stringify(server.user_data)} is not a 'base64'`);
+    if (typeof server.user_data !== 'string' || !isBase64(server.user_data)) throw invalidField('user_data', server.user_data, `${pythonLiteral(server.user_data)} is not a 'base64'`);
     if (server.user_data.length > 65535) throw invalidField('user_data', server.user_data, 'is too long');
     userData = server.user_data;
   }
   let tags: VmTag[] | undefined;
   if (server.tags !== undefined) {
-    if (!Array.isArray(server.tags) || server.tags.length > 50) throw invalidField('tags', server.tags, `${JSON.stringify(server.tags)} is not a valid tag list`);
+    if (!Array.isArray(server.tags) || server.tags.length > 50) throw invalidField('tags', server.tags, `${pythonLiteral(server.tags)} is not a valid tag list`);
     tags = server.tags.map((tag) => {
-      if (typeof tag !== 'string' || tag.length === 0 || tag.length > 60 || /[/,]/.test(tag)) throw invalidField('tags', server.tags, `${JSON.stringify(tag)} is not a valid tag`);
+      if (typeof tag !== 'string' || tag.length === 0 || tag.length > 60 || /[/,]/.test(tag)) throw invalidField('tags', server.tags, `${pythonLiteral(tag)} is not a valid tag`);
       return { key: tag, value: '' };
     });
   }
@@ -379,6 +472,8 @@ function parseCreateRequest(body: unknown, version: Microversion): { request: Cr
       tags,
       networks,
       keyName: typeof server.key_name === 'string' ? server.key_name : null,
+      // Before 2.19 a server had no description of its own: Nova sets it to the name.
+      description: typeof server.description === 'string' ? server.description : atLeast(version, 2, 19) ? null : name,
     },
     count: maxCount,
     returnReservationId: server.return_reservation_id === true || server.return_reservation_id === 'True' || server.return_reservation_id === 'true',

@@ -1,5 +1,6 @@
 /** Starts a simulator on 127.0.0.1:0 with a manual clock for API tests; always stop it. */
 import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach } from 'vitest';
 import { AGENT_PROTOCOL_VERSION, encodeAgentConfig } from '@defib/contracts';
 import { testAgentKeyText } from '@defib/contracts/testing';
 import { ManualClock } from '@defib/platform/testing';
@@ -30,6 +31,23 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   });
   const { url } = await simulator.start(0);
   return { simulator, clock, url, stop: () => simulator.stop() };
+}
+
+/** A simulator and an admin token, fresh for each test of the file that calls `simulatorPerTest`. */
+export interface SimulatorSession {
+  sim: RunningSimulator;
+  token: string;
+}
+
+/** Starts a simulator and takes an admin token before each test; stops it after. */
+export function simulatorPerTest(options: SimulatorOptions = {}): SimulatorSession {
+  const session = {} as SimulatorSession;
+  beforeEach(async () => {
+    session.sim = await startSimulator(options);
+    session.token = await adminToken(session.sim.url);
+  });
+  afterEach(() => session.sim.stop());
+  return session;
 }
 
 /** A password-auth request body for Keystone v3, scoped to a project by name. */
