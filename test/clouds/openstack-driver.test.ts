@@ -107,9 +107,8 @@ describe('OpenStack driver: offerings', () => {
     const offerings = await driverFor().offerings();
     expect(offerings.images).toEqual(expect.arrayContaining(['fedora-40', 'ubuntu-24.04']));
     expect(offerings.flavors).toEqual(expect.arrayContaining(['m1.tiny', 'm1.small', 'm1.medium', 'm1.large']));
-    // Neutron is optional in a catalogue: without it there is no network to name.
-    const withNeutron = requests.some((request) => request.endsWith('/v2.0/networks'));
-    expect(offerings.networks).toEqual(withNeutron ? ['private'] : []);
+    expect(offerings.networks).toEqual(['private']);
+    expect(requests.filter((request) => request.endsWith('/v2.0/networks'))).toHaveLength(1);
   });
 });
 

@@ -95,13 +95,14 @@ describe('registry: clouds and manifests checked against the cloud', () => {
       expect(deployable).not.toHaveProperty('warnings');
     });
 
-    it('refuses an image and a flavor the cloud does not have with 400, naming each field and what the cloud offers', async () => {
+    it('refuses an image, a flavor and a network the cloud does not have with 400, naming each field and what the cloud offers', async () => {
       const problem = await registry.json<Problem>('PUT', '/v1/deployables/shop', 400, {
-        body: manifest('good-openstack', [{ name: 'db', image: 'fedora-40', flavor: 'm1.small' }, { name: 'web', image: 'centos-7', flavor: 'm9.huge' }]),
+        body: manifest('good-openstack', [{ name: 'db', image: 'fedora-40', flavor: 'm1.small', network: 'private' }, { name: 'web', image: 'centos-7', flavor: 'm9.huge', network: 'dmz' }]),
       });
       expect(problem.issues).toEqual([
         { path: 'assemblies[1].image', message: expect.stringMatching(/^cloud good-openstack has no image named "centos-7"; it offers .*fedora-40.*ubuntu-24\.04/) as string },
         { path: 'assemblies[1].flavor', message: expect.stringMatching(/^cloud good-openstack has no flavor named "m9\.huge"; it offers .*m1\.small/) as string },
+        { path: 'assemblies[1].network', message: 'cloud good-openstack has no network named "dmz"; it offers private' },
       ]);
       // The stored manifest is the one accepted before.
       const stored = await registry.json<{ version: number; manifest: { assemblies: { image: string }[] } }>('GET', '/v1/deployables/shop', 200);
