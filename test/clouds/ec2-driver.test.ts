@@ -5,8 +5,8 @@
  * truth ("exactly one VM", "three DescribeInstances calls").
  */
 import { randomUUID } from 'node:crypto';
-import { CloudLimiter, createCloudCaller, createEc2Driver, isCloudError } from '@defib/clouds';
-import type { CloudError, Ec2Driver, LaunchRequest } from '@defib/clouds';
+import { CloudLimiter, createCloudCaller, createEc2Driver } from '@defib/clouds';
+import type { Ec2Driver, LaunchRequest } from '@defib/clouds';
 import { AGENT_PROTOCOL_VERSION, ec2RegistrationSchema, encodeAgentConfig } from '@defib/contracts';
 import { testAgentKeyText } from '@defib/contracts/testing';
 import { createLogger } from '@defib/platform';
@@ -16,6 +16,7 @@ import { createSimulator, InMemoryAgentNetwork } from '@defib/simulator';
 import type { Cloud, Simulator } from '@defib/simulator';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
+import { cloudFailure as failure } from '@defib/clouds/testing';
 
 const timings = { build: 10_000, reboot: 4_000, hardReboot: 2_000, stop: 3_000, start: 5_000, rebuild: 6_000, delete: 1_000, jitter: 0, deletedRetention: 60_000, statusChecksAfter: 30_000 };
 
@@ -76,16 +77,6 @@ function agentUserData(): string {
     resources: [{ name: 'mysqld', monitorIntervalMs: 1_000 }],
   });
   return Buffer.from(encoded, 'base64').toString('utf8');
-}
-
-async function failure(call: Promise<unknown>): Promise<CloudError> {
-  try {
-    await call;
-  } catch (error) {
-    if (isCloudError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 const count = (action: string): number => calls.filter((call) => call === action).length;

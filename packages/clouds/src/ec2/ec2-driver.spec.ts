@@ -11,10 +11,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ec2RegistrationSchema } from '@defib/contracts';
 import { createCloudCaller } from '../driver/cloud-call.ts';
 import type { RetryPolicy } from '../driver/cloud-call.ts';
-import { CloudError } from '../driver/cloud-error.ts';
 import { CloudLimiter } from '../driver/cloud-limiter.ts';
 import { createEc2Driver } from './ec2-driver.ts';
 import type { Ec2Driver } from './ec2-driver.ts';
+import { cloudFailure as failure } from '../testing.ts';
 
 const endpoint = 'http://ec2.example.test';
 const secretAccessKey = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
@@ -51,15 +51,6 @@ const rebooted = xml('RebootInstances', '<return>true</return>');
 const instanceXml = `<item><instanceId>${instanceId}</instanceId><imageId>ami-0abcdef1234567890</imageId><instanceState><code>16</code><name>running</name></instanceState><privateIpAddress>172.31.0.5</privateIpAddress><placement><availabilityZone>us-east-1a</availabilityZone></placement><tagSet><item><key>Name</key><value>db-1</value></item><item><key>defib-action</key><value>act-1</value></item></tagSet></item>`;
 const launched = xml('RunInstances', `<reservationId>r-1</reservationId><ownerId>123456789012</ownerId><groupSet/><instancesSet>${instanceXml}</instancesSet>`);
 
-async function failure(call: Promise<unknown>): Promise<CloudError> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof CloudError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** No message of the error or its causes carries the secret key or the session token. */
 function expectNoSecrets(error: unknown): void {
