@@ -119,4 +119,14 @@ describe('registry: clouds and manifests checked against the cloud', () => {
       expect(deployable.warnings).toEqual([expect.stringMatching(/^could not reach cloud far-away to check the images and flavors the manifest names/)]);
     });
   });
+
+  it('counts its requests to each cloud on /metrics, by operation and outcome', async () => {
+    const metrics = await (await registry.request('GET', '/metrics')).text();
+    const count = (cloud: string, outcome: string) =>
+      metrics.split('\n').filter((line) => line.startsWith('defib_cloud_requests_total{') && line.includes(`cloud="${cloud}"`) && line.includes(`outcome="${outcome}"`)).length;
+    expect(count('good-openstack', 'ok')).toBeGreaterThan(0);
+    expect(count('wrong-password', 'auth')).toBe(1);
+    expect(count('far-away', 'unavailable')).toBe(1);
+    expect(metrics).toMatch(/^defib_cloud_calls_waiting\{[^}]*cloud="good-openstack"[^}]*\} 0$/m);
+  });
 });

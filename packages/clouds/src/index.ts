@@ -12,6 +12,7 @@ export * from './driver/cloud-call.ts';
 export * from './driver/cloud-driver.ts';
 export * from './driver/cloud-error.ts';
 export * from './driver/cloud-limiter.ts';
+export * from './driver/cloud-metrics.ts';
 export * from './ec2/ec2-driver.ts';
 export type { Ec2HttpTimeouts } from './ec2/ec2-client.ts';
 export * from './openstack/openstack-driver.ts';

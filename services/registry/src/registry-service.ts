@@ -45,7 +45,7 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
   const clouds = createCloudCatalogue(db, kernel.outbox, SecretBox.fromBase64(config.secretKey));
   const deployables = createDeployableCatalogue(db, kernel.outbox, parseStoredManifest);
   // An interactive check: one attempt within the timeout; a cloud that does not answer gets a warning, not a wait.
-  const driverFor = options.driverFor ?? cloudDriverFactory({ logger: kernel.logger, policy: { attemptTimeoutMs: config.cloudCheckTimeoutMs, maxAttempts: 1, budgetMs: config.cloudCheckTimeoutMs } });
+  const driverFor = options.driverFor ?? cloudDriverFactory({ logger: kernel.logger, metrics: kernel.metrics, policy: { attemptTimeoutMs: config.cloudCheckTimeoutMs, maxAttempts: 1, budgetMs: config.cloudCheckTimeoutMs } });
   const routes = registryRoutes({
     clouds,
     checks: createCloudChecks(driverFor),

@@ -134,4 +134,21 @@ describe('cloud calls', () => {
     );
     expect(limiter.snapshot().started).toBe(4);
   });
+
+  it('counts each request by cloud, operation and outcome, and how long it took', async () => {
+    const clock = new ManualClock(0);
+    const recorded: string[] = [];
+    const limiter = new CloudLimiter({ requestsPerSecond: 1_000, concurrency: 10 }, clock);
+    const caller = createCloudCaller({ cloud: 'sim-a', limiter, clock, policy, random: () => 0.5, metrics: { request: (cloud, operation, outcome, seconds) => recorded.push(`${cloud} ${operation} ${outcome} ${seconds >= 0}`) } });
+    let attempts = 0;
+    await drive(
+      clock,
+      caller.call('servers.list', { idempotent: true }, () => {
+        attempts++;
+        return attempts < 3 ? Promise.reject(throttled()) : Promise.resolve('page');
+      }),
+    );
+    await drive(clock, caller.call('servers.show', { idempotent: true }, () => Promise.reject(new CloudError('not-found', 'sim-a', 'servers.show', 'gone'))).catch(() => undefined));
+    expect(recorded).toEqual(['sim-a servers.list throttled true', 'sim-a servers.list throttled true', 'sim-a servers.list ok true', 'sim-a servers.show not-found true']);
+  });
 });

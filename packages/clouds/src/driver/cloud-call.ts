@@ -8,6 +8,7 @@
 import { jitteredDelay, RealClock, type Clock, type Logger } from '@defib/platform';
 import { CloudError, describeTransportError } from './cloud-error.ts';
 import type { CloudLimiter } from './cloud-limiter.ts';
+import type { CloudMetrics } from './cloud-metrics.ts';
 
 export interface RetryPolicy {
   /** How long one attempt may take before it is abandoned. */
@@ -44,6 +45,8 @@ export interface CloudCallerOptions {
   readonly clock?: Clock;
   readonly random?: () => number;
   readonly logger?: Logger;
+  /** Where each request's outcome and duration are counted. */
+  readonly metrics?: CloudMetrics;
 }
 
 function timeoutError(): Error {
@@ -66,15 +69,21 @@ export function createCloudCaller(options: CloudCallerOptions): CloudCaller {
 
   const pause = (ms: number) => new Promise<void>((resolve) => clock.schedule(ms, resolve));
 
-  const once = async <T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+  const once = async <T>(operation: string, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> => {
     const controller = new AbortController();
     return limiter.run(async () => {
       const timer = clock.schedule(policy.attemptTimeoutMs, () => controller.abort(timeoutError()));
+      const startedAt = performance.now();
+      const measure = (outcome: Parameters<CloudMetrics['request']>[2]) => options.metrics?.request(cloud, operation, outcome, (performance.now() - startedAt) / 1_000);
       try {
-        return await attempt(controller.signal);
+        const answer = await attempt(controller.signal);
+        measure('ok');
+        return answer;
       } catch (error) {
         // Some clients reject with their own error on abort; say it was the timeout.
-        throw controller.signal.aborted ? controller.signal.reason : error;
+        const failure = controller.signal.aborted ? (controller.signal.reason as Error) : error;
+        measure(asCloudError(failure, cloud, operation).kind);
+        throw failure;
       } finally {
         timer.cancel();
       }
@@ -88,7 +97,7 @@ export function createCloudCaller(options: CloudCallerOptions): CloudCaller {
       for (let attemptNumber = 1; ; attemptNumber++) {
         let failure: CloudError;
         try {
-          return await once(attempt);
+          return await once(operation, attempt);
         } catch (error) {
           failure = asCloudError(error, cloud, operation);
         }

@@ -136,6 +136,11 @@ export class CloudLimiters {
     this.#clock = clock;
   }
 
+  /** Every cloud's limiter so far, by cloud name. */
+  entries(): IterableIterator<[string, CloudLimiter]> {
+    return this.#limiters.entries();
+  }
+
   /** The limiter of cloud `cloud`, made on first use and following its registration's limits. */
   for(cloud: string, limits: CloudLimits): CloudLimiter {
     const existing = this.#limiters.get(cloud);

@@ -5,11 +5,13 @@
  */
 import type { CloudRegistration } from '@defib/contracts';
 import { RealClock, type Clock, type Logger } from '@defib/platform';
+import type { Registry } from 'prom-client';
 import { createEc2Driver } from '../ec2/ec2-driver.ts';
 import { createOpenstackDriver } from '../openstack/openstack-driver.ts';
 import { createCloudCaller, type RetryPolicy } from './cloud-call.ts';
 import type { CloudDriver } from './cloud-driver.ts';
 import { CloudLimiters } from './cloud-limiter.ts';
+import { createCloudMetrics, type CloudMetrics } from './cloud-metrics.ts';
 
 export interface CloudDriverFactoryOptions {
   /** The process's limiters; a factory of its own is made when left out. */
@@ -17,13 +19,15 @@ export interface CloudDriverFactoryOptions {
   readonly policy?: Partial<RetryPolicy>;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** The service's metrics registry: cloud requests and limiter queues are counted there. */
+  readonly metrics?: Registry;
 }
 
 /** The driver for cloud `name` as registered. */
 export type CloudDriverFactory = (name: string, registration: CloudRegistration) => CloudDriver;
 
 /** Builds one driver, with no reuse: {@link cloudDriverFactory} is what services use. */
-export function createCloudDriver(name: string, registration: CloudRegistration, options: CloudDriverFactoryOptions = {}): CloudDriver {
+export function createCloudDriver(name: string, registration: CloudRegistration, options: Omit<CloudDriverFactoryOptions, 'metrics'> & { metrics?: CloudMetrics } = {}): CloudDriver {
   const clock = options.clock ?? new RealClock();
   const limiters = options.limiters ?? new CloudLimiters(clock);
   const caller = createCloudCaller({
@@ -32,6 +36,7 @@ export function createCloudDriver(name: string, registration: CloudRegistration,
     clock,
     ...(options.policy === undefined ? {} : { policy: options.policy }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
   const common = { cloud: name, caller, clock, ...(options.logger === undefined ? {} : { logger: options.logger }) };
   switch (registration.provider) {
@@ -44,7 +49,9 @@ export function createCloudDriver(name: string, registration: CloudRegistration,
 
 export function cloudDriverFactory(options: CloudDriverFactoryOptions = {}): CloudDriverFactory {
   const clock = options.clock ?? new RealClock();
-  const shared = { ...options, clock, limiters: options.limiters ?? new CloudLimiters(clock) };
+  const limiters = options.limiters ?? new CloudLimiters(clock);
+  const { metrics: registry, ...rest } = options;
+  const shared = { ...rest, clock, limiters, ...(registry === undefined ? {} : { metrics: createCloudMetrics(registry, limiters) }) };
   const drivers = new Map<string, { fingerprint: string; driver: CloudDriver }>();
   return (name, registration) => {
     const fingerprint = JSON.stringify(registration);
