@@ -6,7 +6,7 @@
  *
  *   node scripts/openstack-zed/check-driver.ts [endpoint-file]
  *
- * The endpoint file (default $DEFIB_ZED_ENDPOINT_FILE, else /work/wt/zed-endpoint.txt) holds
+ * The endpoint file (default $DEFIB_ZED_ENDPOINT_FILE, else /var/lib/defib-zed/endpoint.txt) holds
  * `key=value` lines: authUrl, user, password, project, domain, region, and optionally network,
  * image and flavors (the first is used). OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME,
  * OS_USER_DOMAIN_NAME and OS_REGION_NAME override them. Exits 1 at the first step that fails.
@@ -21,7 +21,7 @@ import { CloudLimiter } from '../../packages/clouds/src/driver/cloud-limiter.ts'
 import { createOpenstackDriver } from '../../packages/clouds/src/openstack/openstack-driver.ts';
 
 const environment = processEnvironment();
-const file = process.argv[2] ?? environment.DEFIB_ZED_ENDPOINT_FILE ?? '/work/wt/zed-endpoint.txt';
+const file = process.argv[2] ?? environment.DEFIB_ZED_ENDPOINT_FILE ?? '/var/lib/defib-zed/endpoint.txt';
 
 /** The `key=value` lines of the endpoint file; `#` comments skipped. */
 function readEndpointFile(path: string): Record<string, string> {

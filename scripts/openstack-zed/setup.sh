@@ -20,14 +20,14 @@
 #   (Debian's own are kept beside them as *.debian). Service passwords, logs, pid files, images and
 #   the ML2 driver: /var/lib/defib-zed (DEFIB_ZED_HOME). Capture fixtures from it with
 #   `node scripts/openstack-zed/capture.ts http://127.0.0.1:5000/v3`.
-# The connection details go to $DEFIB_ZED_ENDPOINT_FILE (default /work/wt/zed-endpoint.txt).
+# The connection details go to $DEFIB_ZED_ENDPOINT_FILE (default $DEFIB_ZED_HOME/endpoint.txt).
 #
 # Run as root: scripts/openstack-zed/setup.sh   (again at any time: it skips what is done and
 # starts what is not running). Stop everything: scripts/openstack-zed/stop.sh
 set -euo pipefail
 
 HOME_DIR=${DEFIB_ZED_HOME:-/var/lib/defib-zed}
-ENDPOINT_FILE=${DEFIB_ZED_ENDPOINT_FILE:-/work/wt/zed-endpoint.txt}
+ENDPOINT_FILE=${DEFIB_ZED_ENDPOINT_FILE:-$HOME_DIR/endpoint.txt}
 HERE=$(cd "$(dirname "$0")" && pwd)
 DB="mysql -h127.0.0.1 -uroot"
 REGION=RegionOne
