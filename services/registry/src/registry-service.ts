@@ -45,7 +45,8 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
   const clouds = createCloudCatalogue(db, kernel.outbox, SecretBox.fromBase64(config.secretKey));
   const deployables = createDeployableCatalogue(db, kernel.outbox, parseStoredManifest);
   // An interactive check: one attempt within the timeout; a cloud that does not answer gets a warning, not a wait.
-  const driverFor = options.driverFor ?? cloudDriverFactory({ logger: kernel.logger, metrics: kernel.metrics, policy: { attemptTimeoutMs: config.cloudCheckTimeoutMs, maxAttempts: 1, budgetMs: config.cloudCheckTimeoutMs } });
+  const drivers = cloudDriverFactory({ logger: kernel.logger, metrics: kernel.metrics, policy: { attemptTimeoutMs: config.cloudCheckTimeoutMs, maxAttempts: 1, budgetMs: config.cloudCheckTimeoutMs } });
+  const driverFor = options.driverFor ?? drivers;
   const routes = registryRoutes({
     clouds,
     checks: createCloudChecks(driverFor),
@@ -68,7 +69,10 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
         routes,
         openapi: { title: 'Defib registry', description: 'Clouds, deployables and their observed status.' },
       }),
-    stop: () => kernel.stop(),
+    async stop() {
+      await kernel.stop();
+      drivers.close();
+    },
   };
 }
 

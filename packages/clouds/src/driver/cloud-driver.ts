@@ -109,6 +109,8 @@ export interface CloudDriver {
   stop(instanceId: string): Promise<void>;
   /** Deletes a VM; one already gone counts as done. */
   terminate(instanceId: string): Promise<void>;
+  /** Releases the driver's connections; calls under way are not waited for. */
+  close(): void;
 }
 
 /** The metadata key (tag on EC2) holding the launch's action id. */

@@ -38,4 +38,11 @@ describe('cloud driver factory', () => {
     driverFor('sim-openstack', { ...openstack, limits: { requestsPerSecond: 50, concurrency: 8 } });
     expect(shared.limits).toEqual({ requestsPerSecond: 50, concurrency: 8 });
   });
+
+  it('lets go of every driver it made when closed, and builds afresh after', () => {
+    const driverFor = cloudDriverFactory({ clock: new ManualClock(0) });
+    const before = driverFor('sim-ec2', ec2);
+    driverFor.close();
+    expect(driverFor('sim-ec2', ec2)).not.toBe(before);
+  });
 });

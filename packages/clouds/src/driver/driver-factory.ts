@@ -23,8 +23,11 @@ export interface CloudDriverFactoryOptions {
   readonly metrics?: Registry;
 }
 
-/** The driver for cloud `name` as registered. */
-export type CloudDriverFactory = (name: string, registration: CloudRegistration) => CloudDriver;
+/** The driver for cloud `name` as registered; `close` releases every driver it made. */
+export interface CloudDriverFactory {
+  (name: string, registration: CloudRegistration): CloudDriver;
+  close(): void;
+}
 
 /** Builds one driver, with no reuse: {@link cloudDriverFactory} is what services use. */
 export function createCloudDriver(name: string, registration: CloudRegistration, options: Omit<CloudDriverFactoryOptions, 'metrics'> & { metrics?: CloudMetrics } = {}): CloudDriver {
@@ -53,12 +56,20 @@ export function cloudDriverFactory(options: CloudDriverFactoryOptions = {}): Clo
   const { metrics: registry, ...rest } = options;
   const shared = { ...rest, clock, limiters, ...(registry === undefined ? {} : { metrics: createCloudMetrics(registry, limiters) }) };
   const drivers = new Map<string, { fingerprint: string; driver: CloudDriver }>();
-  return (name, registration) => {
+  const driverFor = (name: string, registration: CloudRegistration): CloudDriver => {
     const fingerprint = JSON.stringify(registration);
     const kept = drivers.get(name);
     if (kept?.fingerprint === fingerprint) return kept.driver;
+    // A call still under way on the replaced driver may fail (unavailable) and is retried where that is safe.
+    kept?.driver.close();
     const driver = createCloudDriver(name, registration, shared);
     drivers.set(name, { fingerprint, driver });
     return driver;
   };
+  return Object.assign(driverFor, {
+    close() {
+      for (const { driver } of drivers.values()) driver.close();
+      drivers.clear();
+    },
+  });
 }

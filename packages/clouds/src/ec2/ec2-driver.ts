@@ -52,9 +52,7 @@ export interface Ec2DriverOptions {
 }
 
 /** The EC2 driver; `close` releases the SDK client's connections. */
-export interface Ec2Driver extends CloudDriver {
-  close(): void;
-}
+export type Ec2Driver = CloudDriver;
 
 const pageBounds = { min: 5, max: 1_000 };
 

@@ -220,5 +220,8 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
     async terminate(instanceId) {
       await api.send({ service: 'compute', operation: 'terminate', method: 'DELETE', path: `/servers/${encodeURIComponent(instanceId)}`, idempotent: true, accept: [404] });
     },
+
+    // fetch's connections belong to the process's pool; nothing of the driver's own to release.
+    close() {},
   };
 }
