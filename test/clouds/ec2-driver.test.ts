@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CloudLimiter, createCloudCaller, createEc2Driver } from '@defib/clouds';
-import type { Ec2Driver, LaunchRequest } from '@defib/clouds';
+import type { CloudDriver, LaunchRequest } from '@defib/clouds';
 import { AGENT_PROTOCOL_VERSION, ec2RegistrationSchema, encodeAgentConfig } from '@defib/contracts';
 import { testAgentKeyText } from '@defib/contracts/testing';
 import { createLogger } from '@defib/platform';
@@ -24,11 +24,11 @@ let clock: ManualClock;
 let simulator: Simulator;
 let cloud: Cloud;
 let url: string;
-let driver: Ec2Driver;
+let driver: CloudDriver;
 /** The EC2 actions the simulator admitted, in order. */
 let calls: string[];
 
-function driverFor(options: { region?: string; pageSize?: number; attemptTimeoutMs?: number; logger?: Logger } = {}): Ec2Driver {
+function driverFor(options: { region?: string; pageSize?: number; attemptTimeoutMs?: number; logger?: Logger } = {}): CloudDriver {
   const registration = ec2RegistrationSchema.parse({ provider: 'ec2', endpoint: `${url}/ec2/`, region: options.region ?? 'us-east-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'sim-secret' } });
   const caller = createCloudCaller({
     cloud: 'sim-ec2',

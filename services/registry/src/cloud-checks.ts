@@ -6,15 +6,9 @@
  * the cloud does offer. When the cloud cannot be reached or is throttling, the request is accepted
  * with a warning and the check is repeated at launch.
  */
-import { isCloudError, type CloudDriver, type CloudError, type CloudOfferings } from '@defib/clouds';
+import { isCloudError, type CloudDriverFactory, type CloudError, type CloudOfferings } from '@defib/clouds';
 import { AppError, type FieldIssue } from '@defib/platform';
 import type { CloudRegistration, Manifest } from '@defib/contracts';
-
-/** The part of a driver the checks use. */
-export type CheckingDriver = Pick<CloudDriver, 'checkAccess' | 'offerings'>;
-
-/** A driver for a cloud as registered (or about to be). */
-export type DriverFor = (name: string, registration: CloudRegistration) => CheckingDriver;
 
 export interface CloudChecks {
   /**
@@ -58,24 +52,27 @@ export function offeringIssues(cloud: string, manifest: Manifest, offerings: Clo
   return issues;
 }
 
-export function createCloudChecks(driverFor: DriverFor): CloudChecks {
+export function createCloudChecks(drivers: CloudDriverFactory): CloudChecks {
   return {
     async registration(name, registration) {
+      const driver = drivers.trial(name, registration);
       try {
-        await driverFor(name, registration).checkAccess();
+        await driver.checkAccess();
         return [];
       } catch (error) {
         if (!isCloudError(error)) throw error;
         if (error.transient) return [unreachableWarning(name, 'the registration', error)];
         const problem = error.kind === 'auth' ? `the cloud refused the credentials (${error.detail})` : error.detail;
         throw AppError.unprocessable(`cloud ${name} cannot be used as registered: ${problem}`, { cause: error });
+      } finally {
+        driver.close();
       }
     },
 
     async manifest(cloud, registration, manifest) {
       let offerings: CloudOfferings;
       try {
-        offerings = await driverFor(cloud, registration).offerings();
+        offerings = await drivers(cloud, registration).offerings();
       } catch (error) {
         if (!isCloudError(error)) throw error;
         if (error.transient) return { issues: [], warnings: [unreachableWarning(cloud, 'the images and flavors the manifest names', error)] };

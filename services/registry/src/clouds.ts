@@ -19,8 +19,8 @@ export function endpointOf(registration: CloudRegistration): string {
 export interface CloudCatalogue {
   register(name: string, registration: CloudRegistration, correlationId: string): Promise<{ cloud: PublicCloud; created: boolean }>;
   get(name: string): Promise<PublicCloud>;
-  /** Whether a cloud of that name is registered. */
-  exists(name: string): Promise<boolean>;
+  /** The full registration with credentials, or undefined when no cloud of that name is registered. */
+  find(name: string): Promise<CloudRegistration | undefined>;
   list(): Promise<PublicCloud[]>;
   remove(name: string, correlationId: string): Promise<void>;
   /** The full registration with credentials, for the services that talk to the cloud. */
@@ -57,8 +57,9 @@ export function createCloudCatalogue(db: Kysely<RegistryTables>, outbox: Outbox<
       });
     },
 
-    async exists(name) {
-      return (await cloudRepository.find(db, name)) !== undefined;
+    async find(name) {
+      const row = await cloudRepository.find(db, name);
+      return row === undefined ? undefined : open(row);
     },
     async get(name) {
       const row = await cloudRepository.find(db, name);

@@ -5,7 +5,7 @@
 import { validateManifest, type DomainEvent, type Manifest } from '@defib/contracts';
 import { cloudDriverFactory } from '@defib/clouds';
 import { createServiceKernel, type Logger, SecretBox } from '@defib/platform';
-import { createCloudChecks, type DriverFor } from './cloud-checks.ts';
+import { createCloudChecks } from './cloud-checks.ts';
 import { createCloudCatalogue } from './clouds.ts';
 import type { RegistryConfig } from './config.ts';
 import { createDeployableCatalogue } from './deployables.ts';
@@ -22,8 +22,6 @@ export interface RegistryServiceOptions {
   relayOutbox?: boolean;
   /** Called after each consumed event is projected (tests wait on it). */
   onProjected?: (event: DomainEvent) => void;
-  /** The drivers registrations and manifests are checked with; the real cloud drivers unless a test says otherwise. */
-  driverFor?: DriverFor;
 }
 
 function parseStoredManifest(stored: unknown): Manifest {
@@ -46,10 +44,9 @@ export function createRegistryService(config: RegistryConfig, options: RegistryS
   const deployables = createDeployableCatalogue(db, kernel.outbox, parseStoredManifest);
   // An interactive check: one attempt within the timeout; a cloud that does not answer gets a warning, not a wait.
   const drivers = cloudDriverFactory({ logger: kernel.logger, metrics: kernel.metrics, policy: { attemptTimeoutMs: config.cloudCheckTimeoutMs, maxAttempts: 1, budgetMs: config.cloudCheckTimeoutMs } });
-  const driverFor = options.driverFor ?? drivers;
   const routes = registryRoutes({
     clouds,
-    checks: createCloudChecks(driverFor),
+    checks: createCloudChecks(drivers),
     deployables,
     unactedStartAfterMs: config.unactedStartAfterMs,
     now: () => new Date(),

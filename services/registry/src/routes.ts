@@ -198,12 +198,14 @@ export function registryRoutes({ clouds, checks, deployables, status, unactedSta
         const issues = validation.ok ? [] : [...validation.issues];
         const named = typeof written === 'object' && written !== null ? (written as { name?: unknown; cloud?: unknown }) : {};
         if (typeof named.name === 'string' && named.name !== params.name) issues.push({ path: 'name', message: `must match the name in the path (${params.name})` });
-        if (typeof named.cloud === 'string' && !issues.some((issue) => issue.path === 'cloud') && !(await clouds.exists(named.cloud))) {
-          issues.push({ path: 'cloud', message: `no cloud named ${named.cloud} is registered` });
-        }
-        if (!validation.ok || issues.length > 0) throw AppError.validation(issues, 'the manifest is not valid');
+        const cloudName = typeof named.cloud === 'string' && !issues.some((issue) => issue.path === 'cloud') ? named.cloud : undefined;
+        // Read once: it says whether the cloud is registered and is what the manifest is checked against.
+        const registration = cloudName === undefined ? undefined : await clouds.find(cloudName);
+        if (cloudName !== undefined && registration === undefined) issues.push({ path: 'cloud', message: `no cloud named ${cloudName} is registered` });
+        // A valid manifest has a cloud name, so `registration` is only missing along with an issue.
+        if (!validation.ok || issues.length > 0 || registration === undefined) throw AppError.validation(issues, 'the manifest is not valid');
         const { manifest } = validation;
-        const offered = await checks.manifest(manifest.cloud, await clouds.registration(manifest.cloud), manifest);
+        const offered = await checks.manifest(manifest.cloud, registration, manifest);
         if (offered.issues.length > 0) throw AppError.validation(offered.issues, `the manifest names what cloud ${manifest.cloud} does not offer`);
         const { deployable, outcome } = await deployables.apply(params.name, manifest, written, correlationId);
         return { status: outcome === 'created' ? 201 : 200, body: withWarnings(deployable, offered.warnings), headers: { 'Defib-Apply-Outcome': outcome } };

@@ -81,8 +81,8 @@ export function createCloudCaller(options: CloudCallerOptions): CloudCaller {
         return answer;
       } catch (error) {
         // Some clients reject with their own error on abort; say it was the timeout.
-        const failure = controller.signal.aborted ? (controller.signal.reason as Error) : error;
-        measure(asCloudError(failure, cloud, operation).kind);
+        const failure = asCloudError(controller.signal.aborted ? controller.signal.reason : error, cloud, operation);
+        measure(failure.kind);
         throw failure;
       } finally {
         timer.cancel();
@@ -99,6 +99,7 @@ export function createCloudCaller(options: CloudCallerOptions): CloudCaller {
         try {
           return await once(operation, attempt);
         } catch (error) {
+          // `once` throws CloudErrors already; this only narrows the type.
           failure = asCloudError(error, cloud, operation);
         }
         const repeatable = callOptions.idempotent || !failure.outcomeUnknown;

@@ -45,4 +45,13 @@ describe('cloud driver factory', () => {
     driverFor.close();
     expect(driverFor('sim-ec2', ec2)).not.toBe(before);
   });
+
+  it('tries a registration with a driver it does not keep, leaving the kept one in place', () => {
+    const driverFor = cloudDriverFactory({ clock: new ManualClock(0) });
+    const kept = driverFor('sim-openstack', openstack);
+    const trial = driverFor.trial('sim-openstack', { ...openstack, credentials: { ...openstack.credentials, password: 'wrong' } });
+    expect(trial).not.toBe(kept);
+    trial.close();
+    expect(driverFor('sim-openstack', openstack)).toBe(kept);
+  });
 });

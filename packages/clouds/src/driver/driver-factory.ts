@@ -26,6 +26,11 @@ export interface CloudDriverFactoryOptions {
 /** The driver for cloud `name` as registered; `close` releases every driver it made. */
 export interface CloudDriverFactory {
   (name: string, registration: CloudRegistration): CloudDriver;
+  /**
+   * A driver that is not kept, for trying a registration before it is stored (a wrong password
+   * must not displace the driver of the registration in force); close it when done.
+   */
+  trial(name: string, registration: CloudRegistration): CloudDriver;
   close(): void;
 }
 
@@ -67,6 +72,7 @@ export function cloudDriverFactory(options: CloudDriverFactoryOptions = {}): Clo
     return driver;
   };
   return Object.assign(driverFor, {
+    trial: (name: string, registration: CloudRegistration) => createCloudDriver(name, registration, shared),
     close() {
       for (const { driver } of drivers.values()) driver.close();
       drivers.clear();

@@ -13,7 +13,7 @@ import { createCloudCaller } from '../driver/cloud-call.ts';
 import type { RetryPolicy } from '../driver/cloud-call.ts';
 import { CloudLimiter } from '../driver/cloud-limiter.ts';
 import { createEc2Driver } from './ec2-driver.ts';
-import type { Ec2Driver } from './ec2-driver.ts';
+import type { CloudDriver } from '../driver/cloud-driver.ts';
 import { cloudFailure as failure } from '../testing.ts';
 
 const endpoint = 'http://ec2.example.test';
@@ -21,9 +21,9 @@ const secretAccessKey = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const sessionToken = 'FQoGZXIvYXdzEXAMPLESESSIONTOKEN';
 const instanceId = 'i-0123456789abcdef0';
 
-let driver: Ec2Driver | undefined;
+let driver: CloudDriver | undefined;
 
-function driverWith(policy: Partial<RetryPolicy> = {}, url = endpoint): Ec2Driver {
+function driverWith(policy: Partial<RetryPolicy> = {}, url = endpoint): CloudDriver {
   driver?.close();
   const registration = ec2RegistrationSchema.parse({ provider: 'ec2', endpoint: `${url}/`, region: 'us-east-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey, sessionToken } });
   const caller = createCloudCaller({

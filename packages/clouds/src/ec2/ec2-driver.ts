@@ -51,12 +51,10 @@ export interface Ec2DriverOptions {
   readonly httpTimeouts?: Ec2HttpTimeouts;
 }
 
-/** The EC2 driver; `close` releases the SDK client's connections. */
-export type Ec2Driver = CloudDriver;
 
 const pageBounds = { min: 5, max: 1_000 };
 
-export function createEc2Driver(options: Ec2DriverOptions): Ec2Driver {
+export function createEc2Driver(options: Ec2DriverOptions): CloudDriver {
   const { cloud, registration, caller } = options;
   const clock = options.clock ?? new RealClock();
   const logger = options.logger?.child({ component: 'ec2-driver', cloud });
