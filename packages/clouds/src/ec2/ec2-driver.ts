@@ -25,6 +25,7 @@ import type { Ec2Registration } from '@defib/contracts';
 import { RealClock, type Clock, type Logger } from '@defib/platform';
 import type { CloudCaller } from '../driver/cloud-call.ts';
 import { managedMetadataKey } from '../driver/cloud-driver.ts';
+import { readAllPages } from '../driver/paging.ts';
 import type { CloudDriver, CloudInstance, CloudOfferings } from '../driver/cloud-driver.ts';
 import { CloudError, isCloudError } from '../driver/cloud-error.ts';
 import { createEc2Client, defaultEc2HttpTimeouts } from './ec2-client.ts';
@@ -75,20 +76,11 @@ export function createEc2Driver(options: Ec2DriverOptions): CloudDriver {
     });
 
   /** Every item of a paged EC2 list, one request per page. */
-  const allPages = async <T>(operation: string, page: (nextToken: string | undefined, signal: AbortSignal) => Promise<{ items: T[]; nextToken: string | undefined }>): Promise<T[]> => {
-    const items: T[] = [];
-    const seen = new Set<string>();
-    let nextToken: string | undefined;
-    do {
-      const token = nextToken;
+  const allPages = <T>(operation: string, page: (nextToken: string | undefined, signal: AbortSignal) => Promise<{ items: T[]; nextToken: string | undefined }>): Promise<T[]> =>
+    readAllPages(cloud, operation, async (token) => {
       const result = await send(operation, true, (signal) => page(token, signal));
-      items.push(...result.items);
-      nextToken = result.nextToken === '' ? undefined : result.nextToken;
-      if (nextToken !== undefined && seen.has(nextToken)) throw new CloudError('unavailable', cloud, operation, 'the cloud answered a page token it had already given: paging would not end');
-      if (nextToken !== undefined) seen.add(nextToken);
-    } while (nextToken !== undefined);
-    return items;
-  };
+      return { items: result.items, next: result.nextToken };
+    });
 
   const resolveImage = async (image: string): Promise<string> => {
     if (isAmiId(image)) return image;

@@ -19,7 +19,8 @@ import { OpenstackApi, type Query } from './openstack-api.ts';
 import { OpenstackLookups } from './openstack-lookups.ts';
 import type { NovaNetworks } from './openstack-networks.ts';
 import { instanceFromServer, novaServerSchema } from './openstack-views.ts';
-import { novaNextMarker, readAllPages } from './paging.ts';
+import { readAllPages } from '../driver/paging.ts';
+import { novaNextMarker } from './paging.ts';
 
 /** The tag on every server Defib creates: `list` asks Nova for `tags=defib` only. */
 export const defibServerTag = 'defib';
@@ -94,7 +95,7 @@ export function createOpenstackDriver(options: OpenstackDriverOptions): CloudDri
   const lookups = new OpenstackLookups({ cloud, api, clock, pageSize, cacheTtlMs: options.lookupTtlMs ?? 600_000, cacheMaxEntries: 1_000 });
 
   const listServers = (operation: string, query: Query) =>
-    readAllPages(async (marker) => {
+    readAllPages(cloud, operation, async (marker) => {
       const page = await api.read(serversPageSchema, { service: 'compute', operation, path: '/servers/detail', query: { ...query, limit: String(pageSize), marker }, idempotent: true });
       return { items: page.servers, next: novaNextMarker(page.servers_links) };
     });

@@ -11,7 +11,8 @@ import { CloudError } from '../driver/cloud-error.ts';
 import { ExpiringCache } from '../driver/expiring-cache.ts';
 import type { OpenstackApi } from './openstack-api.ts';
 import { defaultNetwork, isNovaKeyword, isUuid, namedNetwork, neutronNetworksSchema, type NeutronNetwork, type NovaNetworks } from './openstack-networks.ts';
-import { glanceNextMarker, novaNextMarker, readAllPages } from './paging.ts';
+import { readAllPages } from '../driver/paging.ts';
+import { glanceNextMarker, novaNextMarker } from './paging.ts';
 
 const imagesSchema = z.looseObject({
   images: z.array(z.looseObject({ id: z.string(), name: z.string().nullish(), status: z.string().nullish() })),
@@ -127,7 +128,7 @@ export class OpenstackLookups {
 
   /** The names of the active images. */
   async imageNames(operation: string): Promise<string[]> {
-    const images = await readAllPages<Image>(async (marker) => {
+    const images = await readAllPages<Image>(this.#options.cloud, operation, async (marker) => {
       const page = await this.#options.api.read(imagesSchema, { service: 'image', operation, path: '/v2/images', query: { limit: String(this.#options.pageSize), marker }, idempotent: true });
       return { items: page.images, next: glanceNextMarker(page.next) };
     });
@@ -155,7 +156,7 @@ export class OpenstackLookups {
   }
 
   async #flavors(operation: string): Promise<{ id: string; name: string }[]> {
-    const flavors = await readAllPages(async (marker) => {
+    const flavors = await readAllPages(this.#options.cloud, operation, async (marker) => {
       const page = await this.#options.api.read(flavorsSchema, { service: 'compute', operation, path: '/flavors', query: { limit: String(this.#options.pageSize), marker }, idempotent: true });
       return { items: page.flavors, next: novaNextMarker(page.flavors_links) };
     });

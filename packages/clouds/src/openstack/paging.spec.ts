@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { glanceNextMarker, novaNextMarker, readAllPages } from './paging.ts';
+import { glanceNextMarker, novaNextMarker } from './paging.ts';
 
 describe('paging', () => {
   it("takes the marker from Nova's next link and Glance's next", () => {
     expect(novaNextMarker([{ rel: 'next', href: 'http://inside:8774/v2.1/servers/detail?limit=2&marker=abc' }])).toBe('abc');
     expect(novaNextMarker(undefined)).toBeUndefined();
     expect(glanceNextMarker('/v2/images?marker=def&limit=25')).toBe('def');
-  });
-
-  it('stops at a marker seen before instead of looping for ever', async () => {
-    let calls = 0;
-    const items = await readAllPages(async () => {
-      calls++;
-      return Promise.resolve({ items: [calls], next: 'same' });
-    });
-    expect(items).toEqual([1, 2]);
   });
 });

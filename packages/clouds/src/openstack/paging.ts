@@ -26,19 +26,3 @@ export function glanceNextMarker(next: unknown): string | undefined {
   return typeof next === 'string' ? markerOf(next) : undefined;
 }
 
-/**
- * Reads every page: `page(marker)` fetches one and says the next marker; a marker seen before
- * ends the walk (a service that links a page to itself would otherwise loop for ever).
- */
-export async function readAllPages<T>(page: (marker: string | undefined) => Promise<{ items: T[]; next: string | undefined }>): Promise<T[]> {
-  const items: T[] = [];
-  const seen = new Set<string>();
-  let marker: string | undefined;
-  for (;;) {
-    const result = await page(marker);
-    items.push(...result.items);
-    if (result.next === undefined || seen.has(result.next) || result.items.length === 0) return items;
-    seen.add(result.next);
-    marker = result.next;
-  }
-}
