@@ -152,6 +152,17 @@ export const monitorDegradationCauses = ['lagging', 'broker-unreachable', 'datab
 export type MonitorDegradationCause = (typeof monitorDegradationCauses)[number];
 
 /**
+ * What the monitor makes of a failed assembly by correlating its heartbeats with its cloud:
+ * `crashed` (silent, and the cloud says stopped, error or gone); `boot-failed` (the same, for a VM
+ * that never beat since its launch); `hung` (silent, and the cloud's own checks say impaired: EC2);
+ * `hung-or-partitioned` (silent while the cloud says it runs and is healthy: from outside the VM a
+ * hung guest and a cut-off agent look the same, and OpenStack has no check to tell them apart).
+ */
+export const assemblyFailureKinds = ['crashed', 'boot-failed', 'hung', 'hung-or-partitioned'] as const;
+/** What kind of failure the monitor saw. */
+export type AssemblyFailureKind = (typeof assemblyFailureKinds)[number];
+
+/**
  * How a fenced VM was confirmed stopped before its replacement was created: the cloud reported
  * it stopped or terminated (`cloud-status`), or no longer knows it (`cloud-gone`).
  */
@@ -410,6 +421,10 @@ export const eventCatalogue = {
       silentForMs: z.int().nonnegative(),
       /** Heartbeats missed (the manifest's `heartbeat.missed` at least). */
       missed: z.int().positive(),
+      /** What the cloud says of the silent VM: `hung-or-partitioned` while it says running (absent when the cloud could not be asked). */
+      failure: z.enum(assemblyFailureKinds).optional(),
+      /** The cloud's status when the verdict was given, e.g. `ACTIVE`, `running/ok`; absent when unknown. */
+      cloudStatus: cloudStatusSchema.optional(),
     }),
   },
   'assembly.failed': {
@@ -420,6 +435,8 @@ export const eventCatalogue = {
       instanceId: instanceIdSchema,
       /** The cloud's status, e.g. `ERROR`, `SHUTOFF`, `terminated`, or `gone` when the cloud no longer knows the VM. */
       cloudStatus: cloudStatusSchema,
+      /** What kind of failure it is, from the heartbeats and the cloud together. */
+      failure: z.enum(assemblyFailureKinds).optional(),
     }),
   },
   'assembly.address-changed': {

@@ -47,6 +47,12 @@ export interface AgentChannelOptions {
   freshnessWindowMs?: number;
   /** Heartbeats in flight to this consumer. Default 500. */
   prefetch?: number;
+  /**
+   * Deletes this consumer's queues once unused for this long (`x-expires`): for consumers named per
+   * process (a monitor replica's own copy of every heartbeat), so a replica that died does not
+   * leave a queue filling up behind it. Queues are kept by default.
+   */
+  queueExpiresMs?: number;
   /** Metrics registry for the rejection counter; none by default. */
   registry?: Registry;
   reconnect?: ReconnectPolicy;
@@ -196,14 +202,15 @@ export class AgentChannel {
     await channel.assertExchange(this.exchange, 'topic', { durable: true });
     await channel.assertExchange(names.deadLetterExchange, 'direct', { durable: true });
     const deadLetterQueue = names.agentDeadLetterQueue(consumer);
-    await channel.assertQueue(deadLetterQueue, { durable: false, arguments: { 'x-queue-type': 'classic', 'x-max-length': 10_000 } });
+    const expires = this.#options.queueExpiresMs === undefined ? {} : { 'x-expires': this.#options.queueExpiresMs };
+    await channel.assertQueue(deadLetterQueue, { durable: false, arguments: { 'x-queue-type': 'classic', 'x-max-length': 10_000, ...expires } });
     await channel.bindQueue(deadLetterQueue, names.deadLetterExchange, deadLetterQueue);
     await channel.prefetch(this.#options.prefetch ?? 500);
     if (this.#onHeartbeat !== undefined) {
       const queue = names.agentQueue(consumer);
       await channel.assertQueue(queue, {
         durable: false,
-        arguments: { 'x-queue-type': 'classic', 'x-dead-letter-exchange': names.deadLetterExchange, 'x-dead-letter-routing-key': deadLetterQueue },
+        arguments: { 'x-queue-type': 'classic', 'x-dead-letter-exchange': names.deadLetterExchange, 'x-dead-letter-routing-key': deadLetterQueue, ...expires },
       });
       await channel.bindQueue(queue, this.exchange, heartbeatRoutingKey('*'));
       await channel.consume(queue, (message) => this.#heartbeat(channel, message));
