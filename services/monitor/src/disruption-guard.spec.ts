@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '@defib/platform/testing';
+import { SelfLagGuard } from './self-lag-guard.ts';
 import { DisruptionGuard, type ConfirmationRequest, type DisruptionGuardOptions, type GroupStanding } from './disruption-guard.ts';
 import type { AssemblyLiveness } from './watch.ts';
 
@@ -205,6 +206,16 @@ describe('disruption guard', () => {
     expect(confirmations).toHaveLength(2);
     monitor.degraded = false;
     expect(guard.gate(suspect(2), 'zed', clock.now())).toEqual({ verdict: 'judge' });
+  });
+
+  it('takes the self-lag guard as the monitor whose health it heeds', () => {
+    const clock = new ManualClock();
+    const selfLag = new SelfLagGuard({ clock, onChange: () => undefined });
+    const { guard } = guardOn(clock, { monitor: selfLag });
+    guard.update('zed', 200, 0);
+    expect(guard.gate(suspect(1), 'zed', clock.now()).verdict).toBe('judge');
+    selfLag.queueDepth(50_000);
+    expect(guard.gate(suspect(1), 'zed', clock.now()).verdict).toBe('hold');
   });
 
   it('lists its groups and forgets those left without members', () => {

@@ -30,7 +30,7 @@
  * Pure and clock-injected; `gate` is synchronous and cheap (a map look-up), for the detector's hot path.
  */
 import type { Clock } from '@defib/platform';
-import type { AssemblyLiveness } from './watch.ts';
+import type { AssemblyLiveness, VerdictGate } from './watch.ts';
 
 /** What the service must confirm for a held assembly: ping its agent and look the VM up in its cloud. */
 export interface ConfirmationRequest {
@@ -57,7 +57,8 @@ export interface GroupStanding {
   readonly expected: number;
 }
 
-export type GateDecision = { readonly verdict: 'judge' } | { readonly verdict: 'hold'; readonly recheckMs: number };
+/** The verdict gate's answer: `judge` now, or `hold` and ask again after `recheckMs`. */
+export type GateDecision = ReturnType<VerdictGate>;
 
 export interface DisruptionGuardOptions {
   readonly clock: Clock;
@@ -89,6 +90,7 @@ export interface DisruptionGuardOptions {
   readonly monitor?: { readonly degraded: boolean };
 }
 
+/** The defaults of {@link DisruptionGuardOptions}: Kubernetes' node lifecycle controller's where it has one. */
 export const disruptionDefaults = {
   threshold: 0.55,
   minGroupSize: 3,
@@ -114,6 +116,7 @@ interface Held {
   outcome: ConfirmationOutcome | undefined;
 }
 
+/** Decides, per cloud or zone, whether an assembly's silence verdict may be given now (see the module comment). */
 export class DisruptionGuard {
   readonly #clock: Clock;
   readonly #threshold: number;
@@ -223,10 +226,12 @@ export class DisruptionGuard {
     this.#held.delete(assemblyId);
   }
 
+  /** Whether the group is disrupted now (its unconfirmed verdicts are held). */
   disrupted(group: string): boolean {
     return this.#groups.get(group)?.disrupted === true;
   }
 
+  /** Every group with members, for the liveness API and metrics. */
   groups(): GroupStanding[] {
     return [...this.#groups].map(([group, { disrupted, silent, expected }]) => ({ group, disrupted, silent, expected }));
   }

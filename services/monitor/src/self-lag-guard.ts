@@ -60,6 +60,7 @@ export interface SelfLagGuardOptions {
   readonly onChange: (change: SelfLagChange) => void;
 }
 
+/** The defaults of {@link SelfLagGuardOptions}. */
 export const selfLagDefaults = {
   maxLagMs: 1_000,
   maxStallMs: 1_000,
@@ -90,6 +91,7 @@ interface Baseline {
   previous: number;
 }
 
+/** Knows whether this monitor process can vouch for its silence verdicts (see the module comment). */
 export class SelfLagGuard {
   readonly #clock: Clock;
   readonly #maxLagMs: number;
@@ -225,6 +227,7 @@ export class SelfLagGuard {
     this.#scheduleTick();
   }
 
+  /** Stops the periodic evaluation. */
   stop(): void {
     this.#ticking?.cancel();
     this.#ticking = undefined;
