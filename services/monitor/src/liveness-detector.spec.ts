@@ -534,7 +534,7 @@ describe('liveness detector', () => {
         const count = beating.length;
         for (let at = 0; at < count; at++) {
           const index = beating[at] as number;
-          const beat = beats[index] as Heartbeat & { sequence: number };
+          const beat = beats[index] as Heartbeat;
           beat.sequence++;
           if (detector.heartbeat(beat, clock.now()) === 'accepted') accepted++;
           due[(tick + (jitterTicks[jitter++ % jitterTicks.length] as number)) % slots]?.push(index);
