@@ -120,8 +120,14 @@ export interface CloudView {
   readonly addresses: readonly Address[];
   readonly zone: string | undefined;
   readonly hostId: string | undefined;
-  /** When it was observed (monitor clock). */
+  /** When it was observed (monitor clock): the latest poll or look-up that saw it so. */
   readonly observedAt: number;
+  /**
+   * Since when the cloud says this `state` (monitor clock): the first poll or look-up that saw it.
+   * Absent when unknown (taken as `observedAt`). A beat received after it shows something beats
+   * that the cloud says is down (see failure-classification.ts).
+   */
+  readonly stateSince?: number;
 }
 
 /** What the correlation of the two signals says a failure is (see failure-classification.ts). */
