@@ -11,6 +11,7 @@ COPY packages/clouds/package.json packages/clouds/
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/platform/package.json packages/platform/
 COPY packages/supervisor/package.json packages/supervisor/
+COPY services/monitor/package.json services/monitor/
 COPY services/registry/package.json services/registry/
 COPY services/notifier/package.json services/notifier/
 COPY simulator/package.json simulator/

@@ -20,10 +20,12 @@ const FRESH_SECRETS: Record<string, () => string> = {
   DEFIB_AGENT_SECRET: () => randomBytes(32).toString('base64'),
 };
 
-/** `.env.example` with every empty secret filled in. */
+/** `.env.example` with every empty secret filled in; the registry accepts the one service token the services present. */
 function freshEnvFile(example: string): string {
+  const serviceToken = randomBytes(24).toString('hex');
+  const secrets: Record<string, () => string> = { ...FRESH_SECRETS, DEFIB_SERVICE_TOKEN: () => serviceToken, DEFIB_SERVICE_TOKENS: () => serviceToken };
   return example.replace(/^([A-Z_]+)=$/gm, (line, name: string) => {
-    const make = FRESH_SECRETS[name];
+    const make = secrets[name];
     return make === undefined ? line : `${name}=${make()}`;
   });
 }

@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { monitorEnvironmentSchema } from '@defib/monitor';
 import { notifierEnvironmentSchema } from '@defib/notifier';
 import { registryEnvironmentSchema } from '@defib/registry';
 import { simulatorEnvironmentSchema } from '@defib/simulator';
@@ -44,6 +45,7 @@ interface Part {
 /** Each Defib part in the compose file. */
 const parts: Part[] = [
   { name: 'registry', dir: 'services/registry', schema: registryEnvironmentSchema, port: 7101, dependsOn: ['postgres', 'rabbitmq'], connectsThroughEnvironment: true },
+  { name: 'monitor', dir: 'services/monitor', schema: monitorEnvironmentSchema, port: 7102, dependsOn: ['postgres', 'rabbitmq'], connectsThroughEnvironment: true },
   { name: 'notifier', dir: 'services/notifier', schema: notifierEnvironmentSchema, port: 7104, dependsOn: ['postgres', 'rabbitmq'], connectsThroughEnvironment: true },
   { name: 'simulator', dir: 'simulator', schema: simulatorEnvironmentSchema, port: 7200, dependsOn: ['rabbitmq'], connectsThroughEnvironment: false },
 ];
@@ -113,12 +115,23 @@ describe('deployment files', () => {
       });
 
       it('never bakes a secret into the compose file', () => {
-        for (const variable of ['DEFIB_ADMIN_TOKEN', 'DEFIB_SECRET_KEY']) {
+        for (const variable of ['DEFIB_ADMIN_TOKEN', 'DEFIB_SECRET_KEY', 'DEFIB_AGENT_SECRET', 'DEFIB_SERVICE_TOKEN', 'DEFIB_SERVICE_TOKENS']) {
           if (variable in environment) expect(environment[variable]).toMatch(/^\$\{[A-Z_]+:\?/);
         }
       });
     });
   }
+
+  it('lets the monitor fetch cloud credentials from the registry with a token the registry accepts', () => {
+    const monitor = compose.services.monitor?.environment ?? {};
+    const registry = compose.services.registry?.environment ?? {};
+    const variableOf = (reference: string | undefined) => /^\$\{([A-Z_]+)[:}]/.exec(reference ?? '')?.[1];
+    expect(variableOf(monitor.DEFIB_SERVICE_TOKEN)).toBeDefined();
+    expect(variableOf(registry.DEFIB_SERVICE_TOKENS)).toBe(variableOf(monitor.DEFIB_SERVICE_TOKEN));
+    const registryUrl = new URL(monitor.DEFIB_REGISTRY_URL ?? '');
+    expect(registryUrl.hostname).toBe('registry');
+    expect(Number(registryUrl.port)).toBe(Number(registry.PORT));
+  });
 
   it('lets the simulator’s seed and speed be chosen when starting, with defaults its configuration accepts', () => {
     const environment = compose.services.simulator?.environment ?? {};
@@ -171,5 +184,5 @@ function sourceFiles(dir: string): string[] {
 function sampleValue(reference: string): string {
   const fallback = /^\$\{[A-Z_]+:-(.*)\}$/.exec(reference);
   if (fallback !== null) return fallback[1] ?? '';
-  return reference.startsWith('${DEFIB_SECRET_KEY') ? Buffer.alloc(32, 7).toString('base64') : 'sample-token-0123456789';
+  return reference.startsWith('${DEFIB_SECRET_KEY') || reference.startsWith('${DEFIB_AGENT_SECRET') ? Buffer.alloc(32, 7).toString('base64') : 'sample-token-0123456789';
 }

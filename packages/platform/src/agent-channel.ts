@@ -147,6 +147,14 @@ export class AgentChannel {
     return { ...this.#rejected };
   }
 
+  /** Heartbeats waiting for this consumer at the broker (ready, not yet delivered); undefined while not connected. */
+  async queueDepth(): Promise<number | undefined> {
+    const channel = this.#channel;
+    if (channel === undefined || this.#onHeartbeat === undefined) return undefined;
+    const { messageCount } = await channel.checkQueue(this.#names.agentQueue(this.#options.consumer));
+    return messageCount;
+  }
+
   /**
    * Signs and sends a command to its assembly's agent; resolves with the agent's reply. Waits at
    * most `timeoutMs` (default: the command's own `deadlineMs`).

@@ -137,6 +137,14 @@ export class LivenessDetector {
     this.#entries.get(assemblyId)?.fail(instanceId);
   }
 
+  /**
+   * The cloud reports other addresses for the VM (used where its agent reports none): they become
+   * the known ones, so a later beat is compared with them. Ignored when `instanceId` is not current.
+   */
+  setAddresses(assemblyId: string, instanceId: string, addresses: readonly Address[]): void {
+    this.#entries.get(assemblyId)?.setAddresses(instanceId, addresses);
+  }
+
   /** Forgets the assembly (its deployable was deleted). */
   unwatch(assemblyId: string): void {
     this.#entries.get(assemblyId)?.forget();
@@ -445,6 +453,10 @@ class AssemblyWatch implements WheelTask {
       addresses: beat.addresses,
       after,
     });
+  }
+
+  setAddresses(instanceId: string, addresses: readonly Address[]): void {
+    if (instanceId === this.instanceId) this.#addresses = addresses;
   }
 
   /** First knowledge, and a new VM's own view of its addresses, are adopted silently; anything else that differs is a change. */
