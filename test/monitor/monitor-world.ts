@@ -185,8 +185,12 @@ export async function startMonitorWorld(options: { inProcessMonitor?: boolean; m
   const driver = (cloud: string) => drivers(cloud, cloudRegistrationSchema.parse(registrations[cloud]));
   const exchange = busNames(bus.prefix).agentsExchange;
   const processes: ServiceProcess[] = [];
+  /** The agent consumers of every replica started (each has its own heartbeat queue). */
+  const replicaConsumers = new Set<string>();
+  const agentConsumer = (replicaId: string) => `monitor.${replicaId.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
+  if (monitor !== undefined) replicaConsumers.add(agentConsumer(monitor.replicaId));
 
-  const monitorEnvironment = (overrides: Record<string, string> = {}) => ({
+  const monitorEnvironment = (overrides: Record<string, string> = {}): Record<string, string> => ({
     ...serviceEnvironment(database, bus, ADMIN_TOKEN),
     DEFIB_AGENT_SECRET: agentSecret.toString('base64'),
     DEFIB_SERVICE_TOKEN: SERVICE_TOKEN,
@@ -218,13 +222,17 @@ export async function startMonitorWorld(options: { inProcessMonitor?: boolean; m
     eventMatching: spy.eventMatching,
     monitorEnvironment,
     async startMonitorProcess(overrides = {}) {
-      const child = await startServiceProcess('monitor', monitorEnvironment(overrides));
+      const environment = monitorEnvironment(overrides);
+      // A replica named by the test leaves queues the test can name; others expire a minute after.
+      if (environment.MONITOR_REPLICA_ID !== undefined) replicaConsumers.add(agentConsumer(environment.MONITOR_REPLICA_ID));
+      const child = await startServiceProcess('monitor', environment);
       processes.push(child);
       return child;
     },
     async restartMonitor() {
       await monitor?.stop();
       monitor = createMonitorService(monitorConfig, { logger: monitorLogger });
+      replicaConsumers.add(agentConsumer(monitor.replicaId));
       monitorUrl = (await monitor.start()).url;
     },
     async startDeployable(input) {
@@ -294,7 +302,7 @@ export async function startMonitorWorld(options: { inProcessMonitor?: boolean; m
       await registry.stop();
       await simulator.stop();
       await spy.close();
-      await cleanUpServiceBus(bus, ['registry', 'monitor']);
+      await cleanUpServiceBus(bus, ['registry', 'monitor', ...replicaConsumers]);
       await database.drop();
     },
   };
