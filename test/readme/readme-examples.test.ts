@@ -28,7 +28,7 @@ const httpBlocks = shellBlocks.filter((block) => /^\s*curl /m.test(block));
 const curlCount = httpBlocks.reduce((count, block) => count + (block.match(/^\s*curl /gm)?.length ?? 0), 0);
 
 /** Default port of each part, as the README uses them. */
-const DEFAULT_PORTS: Record<string, string> = { registry: '7101', notifier: '7104', simulator: '7200' };
+const DEFAULT_PORTS: Record<string, string> = { registry: '7101', monitor: '7102', notifier: '7104', simulator: '7200' };
 
 /** Records each curl's status code and command line instead of printing the answer. */
 const CURL_RECORDER = `curl() {
@@ -76,12 +76,16 @@ describe('the README', () => {
       checkout = mkdtempSync(join(tmpdir(), 'defib-readme-'));
       symlinkSync(join(root, 'examples'), join(checkout, 'examples'));
       const envFile = join(checkout, '.env');
+      const serviceToken = randomBytes(24).toString('hex');
       writeFileSync(
         envFile,
         [
           `DEFIB_ADMIN_TOKEN=${randomBytes(24).toString('hex')}`,
           `DEFIB_SECRET_KEY=${randomBytes(32).toString('base64')}`,
           `DEFIB_AGENT_SECRET=${randomBytes(32).toString('base64')}`,
+          `DEFIB_SERVICE_TOKEN=${serviceToken}`,
+          `DEFIB_SERVICE_TOKENS=${serviceToken}`,
+          'MONITOR_REPLICA_ID=readme',
           `DATABASE_URL=${database.url}`,
           `AMQP_URL=${bus.url}`,
           `BUS_PREFIX=${bus.prefix}`,
@@ -115,7 +119,7 @@ describe('the README', () => {
 
     afterAll(async () => {
       await supervisor?.stop('SIGTERM');
-      await cleanUpServiceBus(bus, ['registry', 'notifier']);
+      await cleanUpServiceBus(bus, ['registry', 'monitor', 'monitor.readme', 'notifier']);
       await database?.drop();
       if (checkout !== undefined) rmSync(checkout, { recursive: true, force: true });
     });
