@@ -28,7 +28,7 @@ import { monitorRoutes } from './routes.ts';
 import { SelfLagGuard } from './self-lag-guard.ts';
 import { ShardLeases } from './shard-leases.ts';
 import type { MonitorTables } from './tables.ts';
-import { VerdictDesk } from './verdict-desk.ts';
+import { looksDown, VerdictDesk } from './verdict-desk.ts';
 import { watchIntakeHandlers } from './watch-intake.ts';
 import { WATCH_CHANNEL, watchRepository } from './watch.repository.ts';
 import { WatchSync } from './watch-sync.ts';
@@ -281,6 +281,9 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
       if (liveness.state === 'idle' || liveness.state === 'failed' || liveness.state === 'booting') continue;
       // A silence judged a while ago is old news, not part of what fell silent together now.
       if (liveness.state === 'unresponsive' && now - liveness.stateSince > (liveness.spec.missed + 1) * liveness.spec.intervalMs) continue;
+      // Nor is one the cloud explains (the VM is down or impaired): that is no monitoring fault.
+      const view = liveness.instanceId === undefined ? undefined : sync.view(liveness.instanceId);
+      if (view !== undefined && view.observedAt >= (liveness.lastBeatAt ?? 0) && looksDown(view)) continue;
       const group = groupOf(liveness);
       let counts = groups.get(group);
       if (counts === undefined) groups.set(group, (counts = { expected: 0, silent: 0 }));

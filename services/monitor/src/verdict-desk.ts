@@ -61,8 +61,8 @@ interface Verdict {
 const FLUSH_DELAY_MS = 5;
 const RETRY_DELAY_MS = 1_000;
 
-/** Whether the cloud says the VM is down or impaired: worth judging again until the heartbeats agree or dispute it. */
-function looksDown(view: CloudView): boolean {
+/** Whether the cloud says the VM is down or impaired: its silence is explained, and worth judging again until the heartbeats agree or dispute it. */
+export function looksDown(view: CloudView): boolean {
   return view.state === 'stopped' || view.state === 'error' || view.state === 'terminated' || view.state === 'gone' || view.health?.instance === 'impaired' || view.health?.system === 'impaired';
 }
 
