@@ -183,6 +183,18 @@ describe('monitor detection', () => {
     await onlyVerdict(db, 'assembly.failed', CRASH_BOUND_MS, injectedAt);
   }, 40_000);
 
+  it('says once that a cloud’s API stopped answering and once that it answers again, and declares no VM failed for it', async () => {
+    const db = await runningAssembly('api-outage');
+    await world.fault({ kind: 'api-outage', target: { cloud: 'sim-openstack' }, duration: '8s' });
+    const degraded = await waitFor(() => world.events.find((event) => event.type === 'monitor.degraded'), { timeoutMs: 8_000, what: 'monitor.degraded' });
+    expect(degraded.subject).toMatchObject({ cloud: 'sim-openstack' });
+    expect(degraded.data).toMatchObject({ cause: 'cloud-unreachable' });
+    const recovered = await waitFor(() => world.events.find((event) => event.type === 'monitor.recovered'), { timeoutMs: 12_000, what: 'monitor.recovered' });
+    expect(recovered.data).toMatchObject({ cause: 'cloud-unreachable' });
+    expect(world.events.filter((event) => event.type === 'monitor.degraded')).toHaveLength(1);
+    expect(verdicts(db)).toEqual([]);
+  }, 30_000);
+
   it('answers 404 problem+json for an assembly or deployable it does not watch, and 400 for a bad id', async () => {
     const unknown = await world.monitorApi.request('GET', '/v1/assemblies/7b0bcb4e-54a4-4f28-9a1f-3c2b9c0b8a11/liveness');
     expect(unknown.status).toBe(404);

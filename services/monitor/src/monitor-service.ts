@@ -3,7 +3,7 @@
  * drivers → the detector on a timer wheel, its guards and the cloud watch → the verdict desk, the
  * shard leases and the watch sync → the agent channel's heartbeats, the event intake, the routes.
  */
-import { cloudConnectionHandlers, cloudDriverFactory, CloudError, createCloudConnections, registryConnectionSource } from '@defib/clouds';
+import { cloudConnectionHandlers, CloudConnectionUnavailable, cloudDriverFactory, CloudError, CloudNotRegistered, createCloudConnections, registryConnectionSource } from '@defib/clouds';
 import type { DomainEvent, Heartbeat } from '@defib/contracts';
 import {
   AgentChannel,
@@ -18,6 +18,7 @@ import {
   type Clock,
   type Logger,
 } from '@defib/platform';
+import { CloudReachability } from './cloud-reachability.ts';
 import { CloudWatch } from './cloud-watch.ts';
 import type { MonitorConfig } from './config.ts';
 import { DisruptionGuard } from './disruption-guard.ts';
@@ -70,7 +71,8 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
   const wheel = new TimerWheel(clock, { tickMs: 10, onError: (error) => logger.error({ err: error }, 'a liveness check failed') });
 
   const connections = createCloudConnections({ db, source: registryConnectionSource(config.clouds), secrets: SecretBox.fromBase64(config.secretKey), logger, clock });
-  const drivers = cloudDriverFactory({ logger, metrics: kernel.metrics, clock });
+  // A poll gives up within a few intervals: the next one tries again, and a cloud that keeps failing is reported.
+  const drivers = cloudDriverFactory({ logger, metrics: kernel.metrics, clock, policy: { budgetMs: Math.max(3 * config.cloudPollIntervalMs, 2_000) } });
   const driverFor = async (cloud: string) => drivers(cloud, await connections.get(cloud));
 
   // Parts that call each other refer to those built after them only from callbacks, run once all are built.
@@ -85,11 +87,11 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     onChange(change) {
       if (change.degraded) {
         logger.warn({ lagMs: change.lagMs, detail: change.detail }, 'the monitor lags: silence verdicts are held');
-        desk.monitorChanged({ degraded: true, lagMs: change.lagMs, detail: change.detail });
+        desk.monitorChanged({ degraded: true, cause: 'lagging', lagMs: change.lagMs, detail: change.detail });
       } else {
         logger.info({ degradedForMs: change.degradedForMs }, 'the monitor keeps up again: every silent assembly gets one more timeout');
         detector.grace(clock.now());
-        desk.monitorChanged({ degraded: false, degradedForMs: change.degradedForMs });
+        desk.monitorChanged({ degraded: false, cause: 'lagging', degradedForMs: change.degradedForMs });
       }
     },
   });
@@ -193,6 +195,15 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     freshViewMs: config.cloudPollIntervalMs,
   });
 
+  const reachability = new CloudReachability({
+    clock,
+    unreachableAfterMs: 3 * config.cloudPollIntervalMs,
+    onChange(change) {
+      if (change.unreachable) desk.monitorChanged({ degraded: true, cause: 'cloud-unreachable', cloud: change.cloud, detail: change.detail });
+      else desk.monitorChanged({ degraded: false, cause: 'cloud-unreachable', cloud: change.cloud, degradedForMs: change.unreachableForMs });
+    },
+  });
+
   // The cloud watch runs on the replica holding the poll lease; what it sees goes to the table every replica follows.
   let polling: Awaited<ReturnType<typeof leases.acquire>>;
   const cloudWatch = new CloudWatch({
@@ -213,6 +224,10 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     onPollFailed(cloud, error) {
       // A cloud that does not answer says nothing about its VMs.
       logger.warn({ cloud, kind: error instanceof CloudError ? error.kind : undefined, err: error }, 'could not list the cloud’s VMs; its VMs are judged by their heartbeats meanwhile');
+      reachability.failed(cloud, error instanceof CloudError || error instanceof CloudNotRegistered || error instanceof CloudConnectionUnavailable ? error.message : 'the cloud could not be listed');
+    },
+    onPollSucceeded(cloud) {
+      reachability.succeeded(cloud);
     },
   });
   const viewsToSave: CloudView[] = [];

@@ -51,6 +51,11 @@ export interface VerdictDeskOptions {
   freshViewMs: number;
 }
 
+/** A change of the replica's own health, as `monitor.degraded` / `monitor.recovered` say it. */
+export type MonitorChange =
+  | { readonly degraded: true; readonly cause: 'lagging' | 'cloud-unreachable'; readonly cloud?: string; readonly lagMs?: number; readonly detail: string }
+  | { readonly degraded: false; readonly cause: 'lagging' | 'cloud-unreachable'; readonly cloud?: string; readonly degradedForMs: number };
+
 interface Verdict {
   readonly key: string;
   readonly deployableId: string;
@@ -235,12 +240,23 @@ export class VerdictDesk {
     return false;
   }
 
-  /** The replica's own health changed (it lags, or caught up). */
-  monitorChanged(change: { degraded: true; lagMs: number; detail: string } | { degraded: false; degradedForMs: number }): void {
-    const subject = { monitor: this.#options.replicaId };
+  /** The replica's own health changed: it lags or caught up, or a cloud's API stopped or started answering. */
+  monitorChanged(change: MonitorChange): void {
+    const subject = { monitor: this.#options.replicaId, ...(change.cloud === undefined ? {} : { cloud: change.cloud }) };
+    const what = change.cause === 'lagging' ? 'silence verdicts are held until it catches up' : "the cloud's VMs are judged by their heartbeats alone meanwhile";
     const event = change.degraded
-      ? createDomainEvent('monitor.degraded', { subject, data: { cause: 'lagging', lagMs: Math.max(0, Math.round(change.lagMs)), detail: change.detail.slice(0, 1024) }, correlationId: randomUUID(), reason: `${change.detail}; silence verdicts are held until it catches up` })
-      : createDomainEvent('monitor.recovered', { subject, data: { cause: 'lagging', degradedForMs: Math.max(0, Math.round(change.degradedForMs)) }, correlationId: randomUUID(), reason: 'the monitor keeps up with heartbeats again' });
+      ? createDomainEvent('monitor.degraded', {
+          subject,
+          data: { cause: change.cause, ...(change.lagMs === undefined ? {} : { lagMs: Math.max(0, Math.round(change.lagMs)) }), detail: change.detail.slice(0, 1024) },
+          correlationId: randomUUID(),
+          reason: `${change.detail}; ${what}`.slice(0, 2048),
+        })
+      : createDomainEvent('monitor.recovered', {
+          subject,
+          data: { cause: change.cause, degradedForMs: Math.max(0, Math.round(change.degradedForMs)) },
+          correlationId: randomUUID(),
+          reason: change.cause === 'lagging' ? 'the monitor keeps up with heartbeats again' : `the API of cloud ${change.cloud ?? ''} answers again`,
+        });
     this.#options.metrics.emitted(event.type);
     // Its own health is not a deployable's verdict: no lease, written at once (and retried while the database is away).
     const write = async (attempt: number): Promise<void> => {
