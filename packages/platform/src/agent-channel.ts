@@ -53,6 +53,14 @@ export interface AgentChannelOptions {
    * leave a queue filling up behind it. Queues are kept by default.
    */
   queueExpiresMs?: number;
+  /**
+   * Heartbeats older than this are dropped by the broker unread (`x-message-ttl`), and at most
+   * `heartbeatQueueLimit` wait, the oldest dropped first (`x-max-length`, `drop-head`): a beat that
+   * old says nothing any more, and a deep queue makes the broker itself slow (a classic queue
+   * pages to disk), so a consumer that fell behind could never catch up. Unbounded by default.
+   */
+  heartbeatTtlMs?: number;
+  heartbeatQueueLimit?: number;
   /** Metrics registry for the rejection counter; none by default. */
   registry?: Registry;
   reconnect?: ReconnectPolicy;
@@ -216,9 +224,17 @@ export class AgentChannel {
     await channel.prefetch(this.#options.prefetch ?? 500);
     if (this.#onHeartbeat !== undefined) {
       const queue = names.agentQueue(consumer);
+      const { heartbeatTtlMs, heartbeatQueueLimit } = this.#options;
+      // No dead-letter exchange on the queue: expired and overflowing beats are dropped, not moved;
+      // an unreadable one is put in the dead-letter queue by hand (#heartbeat).
       await channel.assertQueue(queue, {
         durable: false,
-        arguments: { 'x-queue-type': 'classic', 'x-dead-letter-exchange': names.deadLetterExchange, 'x-dead-letter-routing-key': deadLetterQueue, ...expires },
+        arguments: {
+          'x-queue-type': 'classic',
+          ...expires,
+          ...(heartbeatTtlMs === undefined ? {} : { 'x-message-ttl': heartbeatTtlMs }),
+          ...(heartbeatQueueLimit === undefined ? {} : { 'x-max-length': heartbeatQueueLimit, 'x-overflow': 'drop-head' }),
+        },
       });
       await channel.bindQueue(queue, this.exchange, heartbeatRoutingKey('*'));
       await channel.consume(queue, (message) => this.#heartbeat(channel, message));
@@ -242,8 +258,15 @@ export class AgentChannel {
     if (message === null) return;
     const heartbeat = this.#read('heartbeat', parseHeartbeat, message.content);
     if (heartbeat === undefined) {
-      // Dead-lettered, for someone to look at; the batch acknowledgement skips it.
-      if (this.#channel === channel) channel.nack(message, false, false);
+      // Kept in the dead-letter queue for someone to look at.
+      if (this.#channel === channel) {
+        try {
+          channel.publish(this.#names.deadLetterExchange, this.#names.agentDeadLetterQueue(this.#options.consumer), message.content, { ...message.properties, headers: { ...message.properties.headers, 'x-defib-rejected': 'malformed' } });
+        } catch (error) {
+          this.#logger.debug({ err: error }, 'could not dead-letter an unreadable heartbeat; channel gone');
+        }
+      }
+      this.#ack(channel, message);
       return;
     }
     const verdict = this.#judgeHeartbeat(message.content, heartbeat);

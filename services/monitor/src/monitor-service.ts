@@ -259,6 +259,9 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     clock,
     registry: kernel.metrics,
     queueExpiresMs: 60_000,
+    // A beat half a minute old says nothing; a queue too deep to drain would keep the broker slow.
+    heartbeatTtlMs: 30_000,
+    heartbeatQueueLimit: Math.max(100_000, 5 * config.lag.maxQueueDepth),
   });
   agents.onHeartbeat((beat: Heartbeat) => {
     const receivedAt = clock.now();
