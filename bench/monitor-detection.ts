@@ -43,7 +43,7 @@ import {
   type EventType,
   type Manifest,
 } from '@defib/contracts';
-import { Bus, busNames, busTopology, createLogger, deleteBusObjects, processEnvironment } from '@defib/platform';
+import { Bus, busNames, busTopology, createLogger, deleteBusObjects, openBrokerConnection, processEnvironment } from '@defib/platform';
 import { AmqpAgentNetwork, createSimulator, type AgentLink, type AgentNetwork, type Simulator } from '@defib/simulator';
 
 const environment = processEnvironment();
@@ -55,6 +55,7 @@ const REPLICA = 'bench-replica';
 const ASSEMBLIES_PER_DEPLOYABLE = 10;
 const SILENCE_SPREAD_MS = 20_000;
 const LAG_DRILL_AFTER_MS = 15_000;
+const SET_UP_LIMIT_MS = 300_000;
 /** Linux reports process CPU in clock ticks of 1/100 s. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
@@ -124,6 +125,20 @@ async function brokerPid(): Promise<number | undefined> {
   return undefined;
 }
 
+/** Heartbeats waiting in the monitor's own agent queue (undefined when it cannot be asked). */
+async function agentQueueDepth(prefix: string): Promise<number | undefined> {
+  const connection = await openBrokerConnection(AMQP_URL, { connectionName: 'bench-monitor-queue-depth' });
+  try {
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    return (await channel.checkQueue(busNames(prefix).agentQueue(`monitor.${REPLICA}`))).messageCount;
+  } catch {
+    return undefined;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
 /** CPU of a process over a window, as a fraction of one core. */
 function cpuMeter(pid: number | undefined) {
   let start: { seconds: number | undefined; at: number } = { seconds: undefined, at: 0 };
@@ -168,18 +183,25 @@ function remember(traffic: HeartbeatTraffic, routingKey: string, fate: BeatFate)
 
 /**
  * Wraps the simulator's network so each heartbeat is lost with probability `loss`, otherwise
- * delayed by a random 0..`jitter` × interval; commands and replies pass untouched.
+ * delayed by a random 0..`jitter` × interval; commands and replies pass untouched. Until
+ * `open()`, every heartbeat is held back (dropped), so the monitor learns what to watch before
+ * N beats per interval compete with that work.
  */
-function unreliable(network: AgentNetwork, options: { loss: number; maxDelayMs: number }): AgentNetwork & { traffic: HeartbeatTraffic } {
+function unreliable(network: AgentNetwork, options: { loss: number; maxDelayMs: number }): AgentNetwork & { traffic: HeartbeatTraffic; open(): void } {
   const traffic: HeartbeatTraffic = { handed: 0, lost: 0, lastHandedAt: new Map(), recent: new Map() };
   let closed = false;
+  let opened = false;
   return {
     traffic,
+    open: () => {
+      opened = true;
+    },
     link(brokerUrl: string): AgentLink {
       const link = network.link(brokerUrl);
       return {
         publish(exchange, routingKey, body) {
           if (!routingKey.startsWith('heartbeat.')) return link.publish(exchange, routingKey, body);
+          if (!opened) return true;
           if (Math.random() < options.loss) {
             traffic.lost++;
             remember(traffic, routingKey, { at: Date.now(), fate: 'lost' });
@@ -458,6 +480,7 @@ async function run(): Promise<void> {
   });
   cleanUps.push(() => deleteBusObjects(AMQP_URL, busTopology(prefix, ['monitor', `monitor.${REPLICA}`, 'bench-spy'])));
 
+  let monitorOutput: string[] = [];
   try {
     const publisher = new Bus({ url: AMQP_URL, prefix, connectionName: 'bench-monitor-publisher', logger });
     await publisher.start();
@@ -478,9 +501,11 @@ async function run(): Promise<void> {
       DEFIB_REGISTRY_URL: 'http://127.0.0.1:1',
       DEFIB_OPEN_READS: 'true',
       MONITOR_REPLICA_ID: REPLICA,
-      MONITOR_BOOT_GRACE: '30s',
+      // Beats are held back until the monitor has learned every launch: the grace must outlast that.
+      MONITOR_BOOT_GRACE: '10m',
     });
     cleanUps.push(() => monitor.stop());
+    monitorOutput = monitor.output;
 
     const simulator = createSimulator({
       seed: `bench-${suffix}`,
@@ -494,9 +519,14 @@ async function run(): Promise<void> {
     // 1. Set-up ------------------------------------------------------------------------------
     const setUpStarted = Date.now();
     const vms = await populate(simulator, publisher, agentSecret, prefix);
+    const launched = (samples: readonly Sample[]) => total(samples, 'defib_monitor_watched_assemblies') - total(samples, 'defib_monitor_watched_assemblies', { state: 'idle' });
+    await pollMetrics(monitor.url, (samples) => launched(samples) >= settings.vms, SET_UP_LIMIT_MS);
+    const learnedAfter = (Date.now() - setUpStarted) / 1_000;
+    network.open();
     const alive = (samples: readonly Sample[]) => total(samples, 'defib_monitor_watched_assemblies', { state: 'alive' });
-    const settled = await pollMetrics(monitor.url, (samples) => alive(samples) >= settings.vms * 0.999, 180_000);
-    print(`1. set-up           ${vms.length} VMs launched and ${fixed(alive(settled), 0)} assemblies alive in ${fixed((Date.now() - setUpStarted) / 1_000)} s (${simulator.agents.runningCount} agents running)`);
+    const settled = await pollMetrics(monitor.url, (samples) => alive(samples) >= settings.vms * 0.999, SET_UP_LIMIT_MS);
+    const watched = ['booting', 'alive', 'suspect', 'unresponsive'].map((state) => `${state} ${total(settled, 'defib_monitor_watched_assemblies', { state })}`).join(', ');
+    print(`1. set-up           ${vms.length} VMs launched and ${fixed(alive(settled), 0)} assemblies alive (${watched}) in ${fixed((Date.now() - setUpStarted) / 1_000)} s, every launch learned after ${fixed(learnedAfter)} s (${simulator.agents.runningCount} agents running)`);
 
     // 2. Detection ---------------------------------------------------------------------------
     const hung = new Map<string, WatchedVm>();
@@ -541,6 +571,7 @@ async function run(): Promise<void> {
     const soakLoadAtStart = loadavg()[0] ?? 0;
     const soakStarted = Date.now();
     const before = await scrape(monitor.url);
+    const depthAtStart = await agentQueueDepth(prefix);
     await monitorCpu.begin();
     await brokerCpu.begin();
     let peakHeap = 0;
@@ -560,6 +591,7 @@ async function run(): Promise<void> {
     print(`   monitor CPU      ${await monitorCpu.share()}; heap used max ${fixed(peakHeap / 2 ** 20)} MiB`);
     print(`   broker CPU       ${await brokerCpu.share()}`);
     print(`   heartbeats       ${fixed(accepted)} /s accepted, ${fixed(rejected, 2)} /s rejected (expected ≈ ${fixed(((settings.vms - hung.size) * (1 - settings.loss) * 1_000) / settings.intervalMs)} /s)`);
+    print(`   agent queue      ${depthAtStart ?? 'n/a'} → ${(await agentQueueDepth(prefix)) ?? 'n/a'} heartbeats waiting`);
     print(`   load average     ${fixed(soakLoadAtStart, 2)} → ${fixed(loadavg()[0] ?? 0, 2)}`);
 
     // 4. Lag drill ---------------------------------------------------------------------------
@@ -584,6 +616,7 @@ async function run(): Promise<void> {
       `summary: p99 end to end +${fixed(overall.p99)} ms (goal ≤ +100), false positives ${falseTotal} (goal 0), lag drill ${degraded.length} degraded / ${recovered.length} recovered (goal 1/1); load ${fixed(loadAtStart, 2)} → ${fixed(loadavg()[0] ?? 0, 2)}`,
     );
   } finally {
+    if (monitorOutput.length > 0) print(`the monitor logged ${monitorOutput.length} warnings or errors; the last:\n${monitorOutput.slice(-20).join('\n').slice(0, 8_000)}`);
     await tearDown();
   }
 }
