@@ -307,6 +307,18 @@ async function scrape(monitorUrl: string): Promise<Sample[]> {
   return samples;
 }
 
+/** Per second over a window, by one label: `reason 12.3/s, …` (only the ones that moved). */
+function ratesBy(before: readonly Sample[], after: readonly Sample[], name: string, label: string, seconds: number): string {
+  const values = new Set(after.filter((sample) => sample.name === name).map((sample) => sample.labels[label] ?? ''));
+  const rates = [...values].map((value) => [value, (total(after, name, { [label]: value }) - total(before, name, { [label]: value })) / seconds] as const);
+  return (
+    rates
+      .filter(([, rate]) => rate > 0)
+      .map(([value, rate]) => `${value} ${fixed(rate, 2)}/s`)
+      .join(', ') || 'none'
+  );
+}
+
 /** The sum of the samples of `name` that carry every label in `where`. */
 function total(samples: readonly Sample[], name: string, where: Record<string, string> = {}): number {
   let sum = 0;
@@ -591,6 +603,7 @@ async function run(): Promise<void> {
     print(`   monitor CPU      ${await monitorCpu.share()}; heap used max ${fixed(peakHeap / 2 ** 20)} MiB`);
     print(`   broker CPU       ${await brokerCpu.share()}`);
     print(`   heartbeats       ${fixed(accepted)} /s accepted, ${fixed(rejected, 2)} /s rejected (expected ≈ ${fixed(((settings.vms - hung.size) * (1 - settings.loss) * 1_000) / settings.intervalMs)} /s)`);
+    print(`   by outcome       ${ratesBy(before, after, 'defib_monitor_heartbeats_total', 'outcome', soakSeconds)}; channel rejections ${ratesBy(before, after, 'defib_agent_messages_rejected_total', 'reason', soakSeconds)}`);
     print(`   agent queue      ${depthAtStart ?? 'n/a'} → ${(await agentQueueDepth(prefix)) ?? 'n/a'} heartbeats waiting`);
     print(`   load average     ${fixed(soakLoadAtStart, 2)} → ${fixed(loadavg()[0] ?? 0, 2)}`);
 
