@@ -110,6 +110,18 @@ describe('cloud connections of a service', () => {
     expect(row?.sealed_registration).toMatch(/^v1\./);
   });
 
+  it('fetches again a copy sealed with another key (a replica with another DEFIB_SECRET_KEY) instead of failing', async () => {
+    const otherReplica = createCloudConnections({
+      db: caller.db,
+      source: registryConnectionSource({ registryUrl: `http://127.0.0.1:${registryConfig.port}`, serviceToken: SERVICE_TOKEN, timeoutMs: 2_000 }),
+      secrets: new SecretBox(randomBytes(32)),
+      logger: quiet,
+      clock: { now: () => now },
+    });
+    expect(((await otherReplica.get('sim-a')).credentials as { password: string }).password).toBe('first-password-a');
+    expect(((await connections.get('sim-a')).credentials as { password: string }).password).toBe('first-password-a');
+  });
+
   it('follows a new registration announced by cloud.registered', async () => {
     await admin.json('PUT', '/v1/clouds/sim-a', 200, { body: openstack('second-password-a') });
     await waitFor(async () => ((await connections.get('sim-a')).credentials as { password: string }).password === 'second-password-a' || undefined, {

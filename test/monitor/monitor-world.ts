@@ -190,8 +190,11 @@ export async function startMonitorWorld(options: { inProcessMonitor?: boolean; m
   const agentConsumer = (replicaId: string) => `monitor.${replicaId.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
   if (monitor !== undefined) replicaConsumers.add(agentConsumer(monitor.replicaId));
 
+  // Every replica of a service shares its sealing key (they share its tables).
+  const replicaSecretKey = randomBytes(32).toString('base64');
   const monitorEnvironment = (overrides: Record<string, string> = {}): Record<string, string> => ({
     ...serviceEnvironment(database, bus, ADMIN_TOKEN),
+    DEFIB_SECRET_KEY: replicaSecretKey,
     DEFIB_AGENT_SECRET: agentSecret.toString('base64'),
     DEFIB_SERVICE_TOKEN: SERVICE_TOKEN,
     DEFIB_REGISTRY_URL: registryUrl,

@@ -111,7 +111,12 @@ describe('monitor replicas', () => {
       expect([...countBy(world.events, type).values()].every((count) => count === 1), type).toBe(true);
     }
     expect(new Set(world.events.map((event) => event.id)).size).toBe(world.events.length);
-    // VMs the cloud says crashed are no reason for a monitor to doubt itself.
-    expect(world.events.filter((event) => event.type === 'monitor.degraded')).toEqual([]);
+    // Every VM silent at once, before the cloud's view reached the survivor (the dead replica may
+    // have been the one listing the cloud), may make it doubt itself for a moment; the cloud's view
+    // explains the silence and it trusts itself again.
+    await waitFor(() => (world.events.filter((event) => event.type === 'monitor.recovered').length === world.events.filter((event) => event.type === 'monitor.degraded').length ? true : undefined), {
+      timeoutMs: 10_000,
+      what: 'every monitor.degraded to be followed by monitor.recovered',
+    });
   }, 60_000);
 });

@@ -7,7 +7,7 @@
  * only say when to fetch again.
  */
 import type { CloudRegistration, DomainEvent } from '@defib/contracts';
-import { type Logger, type SecretBox } from '@defib/platform';
+import { SecretBoxError, type Logger, type SecretBox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { cloudConnectionRepository, type CloudConnectionRow, type CloudConnectionTables } from './cloud-connection.repository.ts';
 import { CloudConnectionUnavailable, type CloudConnectionSource } from './registry-connection-source.ts';
@@ -65,6 +65,18 @@ export function createCloudConnections<DB>(options: CloudConnectionsOptions<DB>)
   const quietUntil = new Map<string, number>();
 
   const open = (row: CloudConnectionRow): CloudRegistration => JSON.parse(secrets.open(row.sealed_registration, associatedData(row.name))) as CloudRegistration;
+  /** The copy, unless it was sealed with another key (a replica configured with another DEFIB_SECRET_KEY): then there is none. */
+  const readable = (row: CloudConnectionRow | undefined): CloudConnectionRow | undefined => {
+    if (row === undefined) return undefined;
+    try {
+      open(row);
+      return row;
+    } catch (error) {
+      if (!(error instanceof SecretBoxError)) throw error;
+      logger.warn({ cloud: row.name }, 'the sealed copy of the connection does not open with this key (is DEFIB_SECRET_KEY the same on every replica?); fetching it again');
+      return undefined;
+    }
+  };
 
   /** Fetches and reconciles the copy; the registration, or undefined when the cloud is not registered. */
   const fetchAndKeep = async (name: string): Promise<CloudRegistration | undefined> => {
@@ -92,7 +104,7 @@ export function createCloudConnections<DB>(options: CloudConnectionsOptions<DB>)
 
   return {
     async get(name) {
-      const row = await cloudConnectionRepository.find(db, name);
+      const row = readable(await cloudConnectionRepository.find(db, name));
       if (row !== undefined && (!row.stale || (quietUntil.get(name) ?? 0) > clock.now())) return open(row);
       try {
         const registration = await fetchAndKeep(name);

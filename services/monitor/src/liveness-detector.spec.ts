@@ -221,6 +221,31 @@ describe('liveness detector', () => {
     });
   });
 
+  describe('answers to a ping', () => {
+    it('count as liveness when its beats were lost: silence counts from the answer', () => {
+      const { clock, detector, agent, verdicts } = anAliveAssembly();
+      clock.advance(2.5 * intervalMs); // two beats lost on the way
+      expect(detector.answered('a1', { instanceId: 'i-1', bootId: 'boot-1' }, clock.now())).toBe(true);
+      expect(detector.liveness('a1')?.state).toBe('alive');
+      clock.advance(timeoutMs - tickMs);
+      expect(verdicts()).toEqual([]);
+      agent.beat();
+      clock.advance(timeoutMs + tickMs);
+      expect(verdicts()).toHaveLength(1);
+    });
+
+    it('do not count from another VM or boot, nor once the silence was judged', () => {
+      const { clock, detector, verdicts } = anAliveAssembly();
+      clock.advance(2.5 * intervalMs);
+      expect(detector.answered('a1', { instanceId: 'i-old', bootId: 'boot-1' }, clock.now())).toBe(false);
+      expect(detector.answered('a1', { instanceId: 'i-1', bootId: 'boot-2' }, clock.now())).toBe(false);
+      clock.advance(intervalMs);
+      expect(verdicts()).toHaveLength(1);
+      expect(detector.answered('a1', { instanceId: 'i-1', bootId: 'boot-1' }, clock.now())).toBe(false);
+      expect(detector.liveness('a1')?.state).toBe('unresponsive');
+    });
+  });
+
   describe('stale instances', () => {
     it('reports a fenced VM once per boot, counts its beats and never takes them as liveness', () => {
       const monitor = aMonitor();

@@ -183,6 +183,23 @@ export class LivenessDetector {
     for (const entry of this.#entries.values()) yield entry.snapshot();
   }
 
+  /**
+   * Every watched assembly as a live view (the detector's own entries, nothing copied): for the
+   * census that runs ten times a second over every assembly. Read, never keep.
+   */
+  summaries(): IterableIterator<LivenessSummary> {
+    return this.#entries.values();
+  }
+
+  /**
+   * The assembly's agent answered a `ping` at `at` from the current VM and boot: it lives, though
+   * its heartbeats went missing (lost on the way), so silence counts from the answer. Not taken
+   * from another VM or boot, nor once the silence was judged (the next heartbeat says it is back).
+   */
+  answered(assemblyId: string, reply: { instanceId: string; bootId: string }, at: number): boolean {
+    return this.#entries.get(assemblyId)?.answered(reply, at) ?? false;
+  }
+
   /** How many watched assemblies are in each state (counted on transitions, so cheap). */
   counts(): Record<LivenessState, number> {
     return { ...this.#runtime.counts };
@@ -196,7 +213,17 @@ export class LivenessDetector {
  * beat only ever wants to wake `#stepMs` after itself, so a beat never needs an earlier task than
  * the one already armed: beats re-arm nothing, and the wheel holds one task per entry.
  */
-class AssemblyWatch implements WheelTask {
+/** What the census reads of an assembly, without copying it. */
+export interface LivenessSummary {
+  readonly spec: WatchSpec;
+  readonly state: LivenessState;
+  readonly stateSince: number;
+  readonly instanceId: string | undefined;
+  readonly lastBeatAt: number | undefined;
+  readonly dueAt: number | undefined;
+}
+
+class AssemblyWatch implements WheelTask, LivenessSummary {
   readonly #runtime: DetectorRuntime;
   #spec: WatchSpec;
   /** Names of the spec's resources: only these produce resource observations. */
@@ -305,6 +332,34 @@ class AssemblyWatch implements WheelTask {
     if (this.state !== 'booting' && this.state !== 'suspect') return;
     this.#graceFrom = Math.max(this.#graceFrom ?? now, now);
     this.#deriveDueAt();
+  }
+
+  get spec(): WatchSpec {
+    return this.#spec;
+  }
+
+  get stateSince(): number {
+    return this.#stateSince;
+  }
+
+  get lastBeatAt(): number | undefined {
+    return this.#lastBeatAt;
+  }
+
+  get dueAt(): number | undefined {
+    return this.#dueAt;
+  }
+
+  answered(reply: { instanceId: string; bootId: string }, at: number): boolean {
+    if (this.#stopped || reply.instanceId !== this.instanceId || reply.bootId !== this.#bootId) return false;
+    if (this.state !== 'alive' && this.state !== 'suspect') return false;
+    this.#lastBeatAt = Math.max(this.#lastBeatAt ?? at, at);
+    this.#graceFrom = undefined;
+    this.#heldUntil = undefined;
+    if (this.state !== 'alive') this.#enter('alive', at);
+    this.#deriveDueAt();
+    this.#arm();
+    return true;
   }
 
   heartbeat(beat: Heartbeat, receivedAt: number): HeartbeatOutcome {

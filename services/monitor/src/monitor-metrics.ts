@@ -10,6 +10,8 @@ export interface MonitorMetrics {
   /** A silence verdict was given `lateMs` after its timeout (`missed × interval`) ran out. */
   detected(lateMs: number): void;
   emitted(type: string): void;
+  /** A silent assembly was pinged: it answered (alive after all), answered from another VM or boot, or stayed silent. */
+  probe(outcome: 'answered' | 'not-current' | 'silent'): void;
 }
 
 export interface MonitorGauges {
@@ -81,7 +83,14 @@ export function createMonitorMetrics(registry: Registry, gauges: MonitorGauges):
       this.set({ where: 'standby' }, pending);
     },
   });
+  const probes = new Counter({
+    name: 'defib_monitor_probes_total',
+    help: 'Pings to assemblies whose heartbeats stopped, half an interval before the verdict, by outcome: answered (alive after all), not-current, silent.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   return {
+    probe: (outcome) => probes.inc({ outcome }),
     heartbeat: (outcome) => heartbeats.inc({ outcome }),
     staleHeartbeat: () => stale.inc(),
     detected: (lateMs) => detection.observe(Math.max(0, lateMs) / 1000),

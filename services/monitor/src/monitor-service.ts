@@ -22,7 +22,7 @@ import { CloudReachability } from './cloud-reachability.ts';
 import { CloudWatch } from './cloud-watch.ts';
 import type { MonitorConfig } from './config.ts';
 import { DisruptionGuard } from './disruption-guard.ts';
-import { LivenessDetector } from './liveness-detector.ts';
+import { LivenessDetector, type LivenessSummary } from './liveness-detector.ts';
 import { createMonitorMetrics } from './monitor-metrics.ts';
 import { monitorMigrations } from './migrations.ts';
 import { monitorRoutes } from './routes.ts';
@@ -44,6 +44,8 @@ const QUEUE_SAMPLE_INTERVAL_MS = 1_000;
 const RESYNC_INTERVAL_MS = 5_000;
 const VERDICT_RETENTION_MS = 86_400_000;
 const CONFIRM_CONCURRENCY = 16;
+/** Pings to silent assemblies in flight at once; more silence than this is the guards' to judge. */
+const MAX_PROBES = 200;
 
 export interface MonitorServiceOptions {
   logger?: Logger;
@@ -96,7 +98,7 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     },
   });
 
-  const groupOf = (liveness: AssemblyLiveness): string => {
+  const groupOf = (liveness: Pick<AssemblyLiveness, 'spec' | 'instanceId'>): string => {
     const zone = liveness.instanceId === undefined ? undefined : sync.view(liveness.instanceId)?.zone;
     return zone === undefined ? liveness.spec.cloud : `${liveness.spec.cloud}/${zone}`;
   };
@@ -295,8 +297,9 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     const groups = new Map<string, { expected: number; silent: number }>();
     let expected = 0;
     let silent = 0;
-    for (const liveness of detector.all()) {
+    for (const liveness of detector.summaries()) {
       if (liveness.state === 'idle' || liveness.state === 'failed' || liveness.state === 'booting') continue;
+      if (liveness.state === 'alive' || liveness.state === 'suspect') probe(liveness, now);
       // A silence judged a while ago is old news, not part of what fell silent together now.
       if (liveness.state === 'unresponsive' && now - liveness.stateSince > (liveness.spec.missed + 1) * liveness.spec.intervalMs) continue;
       // Nor is one the cloud explains (the VM is down or impaired): that is no monitoring fault.
@@ -316,6 +319,35 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     lagGuard.silence(expected, silent);
     desk.recheck();
   };
+  /**
+   * Heartbeats get lost (a network blip, a broker restart); an agent that answers a `ping` is alive
+   * all the same. So half an interval before its silence would become a verdict, an assembly whose
+   * beats stopped is pinged once: an answer counts as liveness, no answer changes nothing (a dead
+   * VM is judged at its timeout as before). Beats missing from everyone at once are the guards'
+   * business, not this probe's.
+   */
+  const probed = new Map<string, number>();
+  let probing = 0;
+  const probe = (liveness: LivenessSummary, now: number): void => {
+    const { dueAt, lastBeatAt, instanceId, spec } = liveness;
+    if (dueAt === undefined || lastBeatAt === undefined || instanceId === undefined) return;
+    if (now < dueAt - Math.min(spec.intervalMs / 2, 1_000) || probed.get(spec.assemblyId) === lastBeatAt) return;
+    if (lagGuard.degraded || probing >= MAX_PROBES || !agents.connected) return;
+    probed.set(spec.assemblyId, lastBeatAt);
+    probing++;
+    agents
+      .ping(spec.assemblyId, { timeoutMs: Math.max(50, dueAt - now) })
+      .then((reply) => {
+        if (detector.answered(spec.assemblyId, reply, clock.now())) metrics.probe('answered');
+        else metrics.probe('not-current');
+      })
+      .catch(() => metrics.probe('silent'))
+      .finally(() => {
+        probing--;
+        if (probed.get(spec.assemblyId) === lastBeatAt) probed.delete(spec.assemblyId);
+      });
+  };
+
   const censusWorker: BackgroundWorker = {
     name: 'census',
     start() {
