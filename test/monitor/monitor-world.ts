@@ -58,7 +58,7 @@ export function testMonitorSettings(overrides: Partial<MonitorConfig> = {}): Omi
     cloudPollIntervalMs: 500,
     cloudLookTimeoutMs: 1_000,
     pingTimeoutMs: 1_000,
-    lag: { maxLagMs: 1_000, maxQueueDepth: 20_000, settleMs: 1_000 },
+    lag: { maxLagMs: 1_000, maxQueueDepth: 10_000, settleMs: 1_000 },
     disruption: { threshold: 0.55, minGroupSize: 3, releasePerSecond: 0.01 },
     leaseMs: 3_000,
     shards: 8,

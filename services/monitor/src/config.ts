@@ -34,7 +34,7 @@ export const monitorEnvironmentSchema = z
     /** Heartbeats arriving this late (or the event loop stalling this long) mean the monitor lags: it holds verdicts. */
     MONITOR_MAX_LAG: duration.default(1_000),
     /** Heartbeats waiting in the replica's queue beyond which it lags. */
-    MONITOR_MAX_QUEUE_DEPTH: wholeNumber(0, 100_000_000).default(20_000),
+    MONITOR_MAX_QUEUE_DEPTH: wholeNumber(500, 100_000_000).default(10_000),
     /** How long a lagging monitor must be healthy again before it trusts its verdicts. */
     MONITOR_SETTLE: duration.default(2_000),
     /** Share of a cloud's or zone's assemblies falling silent together that is treated as a monitoring-path failure (Kubernetes: 0.55). */

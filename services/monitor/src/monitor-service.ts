@@ -224,8 +224,7 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
       saveViewsSoon();
     },
     onPollFailed(cloud, error) {
-      // A cloud that does not answer says nothing about its VMs.
-      logger.warn({ cloud, kind: error instanceof CloudError ? error.kind : undefined, err: error }, 'could not list the cloud’s VMs; its VMs are judged by their heartbeats meanwhile');
+      // A cloud that does not answer says nothing about its VMs (the cloud watch logs the failure).
       reachability.failed(cloud, error instanceof CloudError || error instanceof CloudNotRegistered || error instanceof CloudConnectionUnavailable ? error.message : 'the cloud could not be listed');
     },
     onPollSucceeded(cloud) {
@@ -261,9 +260,11 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     clock,
     registry: kernel.metrics,
     queueExpiresMs: 60_000,
-    // A beat half a minute old says nothing; a queue too deep to drain would keep the broker slow.
+    // A beat half a minute old says nothing, and a deep queue makes the broker itself slow (a
+    // classic queue's cost per message grows with its depth): past twice the depth at which the
+    // monitor calls itself lagging, the oldest beats are dropped.
     heartbeatTtlMs: 30_000,
-    heartbeatQueueLimit: Math.max(100_000, 5 * config.lag.maxQueueDepth),
+    heartbeatQueueLimit: Math.max(1_000, 2 * config.lag.maxQueueDepth),
   });
   agents.onHeartbeat((beat: Heartbeat) => {
     const receivedAt = clock.now();
