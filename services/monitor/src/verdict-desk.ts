@@ -290,8 +290,10 @@ export class VerdictDesk {
     const { viewOf, look, shards, clock, freshViewMs } = this.#options;
     const view = instanceId === undefined ? undefined : viewOf(instanceId);
     const fresh = view !== undefined && clock.now() - view.observedAt <= freshViewMs;
-    // Only the replica that speaks asks the cloud; the others judge on what they know.
-    if (instanceId === undefined || fresh || !shards.holds(spec.deployableId)) {
+    // Only the replica that speaks asks the cloud, and only about a VM the cloud watch has seen (a
+    // cloud that was never listed, or not registered, would only delay the verdict); the others
+    // judge on what they know.
+    if (instanceId === undefined || view === undefined || fresh || !shards.holds(spec.deployableId)) {
       this.#judgeSilence(observation, view);
       return;
     }
