@@ -130,12 +130,28 @@ export const clouds: Record<string, CloudRegistrationInput> = {
   },
 };
 
-export async function startMonitorWorld(options: { inProcessMonitor?: boolean; monitor?: Partial<MonitorConfig> } = {}): Promise<MonitorWorld> {
+type WorldOptions = { inProcessMonitor?: boolean; monitor?: Partial<MonitorConfig> };
+
+/** Builds a world; what a failed build had started is stopped again, so nothing is left on the shared servers. */
+export async function startMonitorWorld(options: WorldOptions = {}): Promise<MonitorWorld> {
   const database = await createIsolatedDatabase();
   const bus = createIsolatedBus();
+  const started: (() => Promise<unknown>)[] = [];
+  try {
+    return await buildWorld(options, database, bus, started);
+  } catch (error) {
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
+    await cleanUpServiceBus(bus, ['registry', 'monitor']).catch(() => undefined);
+    await database.drop().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function buildWorld(options: WorldOptions, database: IsolatedDatabase, bus: IsolatedBus, started: (() => Promise<unknown>)[]): Promise<MonitorWorld> {
   const logs: string[] = [];
   const quiet = createLogger({ service: 'world', level: 'silent' });
   const spy = await startEventSpy(bus);
+  started.push(() => spy.close());
   const simulator = createSimulator({
     seed: `monitor-${randomUUID()}`,
     clouds: [
@@ -145,6 +161,7 @@ export async function startMonitorWorld(options: { inProcessMonitor?: boolean; m
     agents: { timings: { agentStart: 200, resourceStart: 200, restart: 300, start: 300, stop: 200, reconfigure: 100, jitter: 0 } },
   });
   const simulatorUrl = (await simulator.start(0, '127.0.0.1')).url;
+  started.push(() => simulator.stop());
   const registrations = Object.fromEntries(
     Object.entries(clouds).map(([name, registration]) => [
       name,
@@ -160,6 +177,7 @@ export async function startMonitorWorld(options: { inProcessMonitor?: boolean; m
   };
   const registry = createRegistryService(registryConfig, { logger: quiet });
   const registryUrl = (await registry.start()).url;
+  started.push(() => registry.stop());
   const registryApi = apiClient(() => registryUrl, ADMIN_TOKEN);
   for (const [name, registration] of Object.entries(registrations)) {
     const response = await registryApi.request('PUT', `/v1/clouds/${name}`, { body: registration });
@@ -178,8 +196,10 @@ export async function startMonitorWorld(options: { inProcessMonitor?: boolean; m
   let monitor: MonitorService | undefined;
   let monitorUrl = '';
   if (options.inProcessMonitor !== false) {
-    monitor = createMonitorService(monitorConfig, { logger: monitorLogger });
-    monitorUrl = (await monitor.start()).url;
+    const first = createMonitorService(monitorConfig, { logger: monitorLogger });
+    started.push(() => first.stop());
+    monitorUrl = (await first.start()).url;
+    monitor = first;
   }
   const drivers = cloudDriverFactory({ logger: quiet });
   const driver = (cloud: string) => drivers(cloud, cloudRegistrationSchema.parse(registrations[cloud]));

@@ -12,7 +12,6 @@ import type { CloudView } from './watch.ts';
 /** Notified after every change to what is watched or to a cloud view. */
 export const WATCH_CHANNEL = 'monitor_watch';
 
-type Executor = Kysely<MonitorTables> | Transaction<MonitorTables>;
 
 /** Serialises revisioned writes until the transaction ends, then wakes every replica's sync. */
 async function lockAndNotify(trx: Transaction<MonitorTables>): Promise<void> {
@@ -178,14 +177,22 @@ export const watchRepository = {
     });
   },
 
-  /** Everything that changed after `revision` (everything, from 0). */
-  async changesSince(db: Executor, revision: number): Promise<WatchChanges> {
+  /**
+   * Everything that changed after `revision` (everything, from 0), read in one snapshot: three
+   * separate reads could see a deployable's change miss the first read, commit, and an assembly's
+   * later change make the second, so the reader would move past the deployable's revision for good.
+   */
+  async changesSince(db: Kysely<MonitorTables>, revision: number): Promise<WatchChanges> {
     const after = String(revision);
-    const [deployables, assemblies, views] = await Promise.all([
-      db.selectFrom('watched_deployables').selectAll().where('revision', '>', after as never).orderBy('revision').execute(),
-      db.selectFrom('watched_assemblies').selectAll().where('revision', '>', after as never).orderBy('revision').execute(),
-      db.selectFrom('cloud_views').selectAll().where('revision', '>', after as never).orderBy('revision').execute(),
-    ]);
+    const { deployables, assemblies, views } = await db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute(async (trx) => ({
+        deployables: await trx.selectFrom('watched_deployables').selectAll().where('revision', '>', after as never).orderBy('revision').execute(),
+        assemblies: await trx.selectFrom('watched_assemblies').selectAll().where('revision', '>', after as never).orderBy('revision').execute(),
+        views: await trx.selectFrom('cloud_views').selectAll().where('revision', '>', after as never).orderBy('revision').execute(),
+      }));
     let latest = revision;
     for (const row of [...deployables, ...assemblies, ...views]) latest = Math.max(latest, Number(row.revision));
     return { deployables, assemblies, views, revision: latest };
