@@ -65,12 +65,11 @@ export function createCloudConnections<DB>(options: CloudConnectionsOptions<DB>)
   const quietUntil = new Map<string, number>();
 
   const open = (row: CloudConnectionRow): CloudRegistration => JSON.parse(secrets.open(row.sealed_registration, associatedData(row.name))) as CloudRegistration;
-  /** The copy, unless it was sealed with another key (a replica configured with another DEFIB_SECRET_KEY): then there is none. */
-  const readable = (row: CloudConnectionRow | undefined): CloudConnectionRow | undefined => {
+  /** The copy opened, unless it was sealed with another key (a replica configured with another DEFIB_SECRET_KEY): then there is none. */
+  const readable = (row: CloudConnectionRow | undefined): { row: CloudConnectionRow; registration: CloudRegistration } | undefined => {
     if (row === undefined) return undefined;
     try {
-      open(row);
-      return row;
+      return { row, registration: open(row) };
     } catch (error) {
       if (!(error instanceof SecretBoxError)) throw error;
       logger.warn({ cloud: row.name }, 'the sealed copy of the connection does not open with this key (is DEFIB_SECRET_KEY the same on every replica?); fetching it again');
@@ -104,16 +103,16 @@ export function createCloudConnections<DB>(options: CloudConnectionsOptions<DB>)
 
   return {
     async get(name) {
-      const row = readable(await cloudConnectionRepository.find(db, name));
-      if (row !== undefined && (!row.stale || (quietUntil.get(name) ?? 0) > clock.now())) return open(row);
+      const copy = readable(await cloudConnectionRepository.find(db, name));
+      if (copy !== undefined && (!copy.row.stale || (quietUntil.get(name) ?? 0) > clock.now())) return copy.registration;
       try {
         const registration = await fetchAndKeep(name);
         if (registration === undefined) throw new CloudNotRegistered(name);
         return registration;
       } catch (error) {
-        if (!(error instanceof CloudConnectionUnavailable) || row === undefined) throw error;
+        if (!(error instanceof CloudConnectionUnavailable) || copy === undefined) throw error;
         logger.warn({ cloud: name, err: error }, 'the registry cannot be reached; using the sealed copy of the connection');
-        return open(row);
+        return copy.registration;
       }
     },
 

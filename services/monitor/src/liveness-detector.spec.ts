@@ -582,7 +582,7 @@ describe('liveness detector', () => {
     detector.launched('a3', 'i-3', [], clock.now());
     new Agent(monitor, 'a3', 'i-3').beat();
     expect(detector.counts()).toEqual({ idle: 1, booting: 1, alive: 1, suspect: 0, unresponsive: 0, failed: 0 });
-    expect([...detector.all()].map((liveness) => [liveness.spec.assemblyId, liveness.state])).toEqual([
+    expect([...detector.summaries()].map((liveness) => [liveness.spec.assemblyId, liveness.state])).toEqual([
       ['a1', 'idle'],
       ['a2', 'booting'],
       ['a3', 'alive'],

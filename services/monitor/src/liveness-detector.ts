@@ -178,11 +178,6 @@ export class LivenessDetector {
     return this.#entries.get(assemblyId)?.snapshot();
   }
 
-  /** Snapshots of every watched assembly (built one at a time, as iterated). */
-  *all(): IterableIterator<AssemblyLiveness> {
-    for (const entry of this.#entries.values()) yield entry.snapshot();
-  }
-
   /**
    * Every watched assembly as a live view (the detector's own entries, nothing copied): for the
    * census that runs ten times a second over every assembly. Read, never keep.

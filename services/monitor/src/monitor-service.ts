@@ -32,7 +32,7 @@ import type { MonitorTables } from './tables.ts';
 import { looksDown, VerdictDesk } from './verdict-desk.ts';
 import { watchIntakeHandlers } from './watch-intake.ts';
 import { WATCH_CHANNEL, watchRepository } from './watch.repository.ts';
-import { WatchSync } from './watch-sync.ts';
+import { WatchSync, type WatchTarget } from './watch-sync.ts';
 import type { AssemblyLiveness, CloudView, LivenessObservation } from './watch.ts';
 
 export const MONITOR_VERSION = '0.1.0';
@@ -131,8 +131,7 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     const view = await cloudWatch.look(request.cloud, request.instanceId, config.cloudLookTimeoutMs);
     if (view === undefined) return 'unknown';
     sync.rememberView(view);
-    const impaired = view.health?.instance === 'impaired' || view.health?.system === 'impaired';
-    return view.state === 'stopped' || view.state === 'error' || view.state === 'terminated' || view.state === 'gone' || impaired ? 'failed' : 'unknown';
+    return looksDown(view) ? 'failed' : 'unknown';
   };
 
   const disruption = new DisruptionGuard({
@@ -175,7 +174,17 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
 
   const shards = new ShardLeases({ db, leases, shards: config.shards, leaseMs: config.leaseMs, logger, onAcquired: (shard) => desk.acquired(shard) });
 
-  const sync = new WatchSync({ db, target: detector, clock, logger, bootGraceMs: config.bootGraceMs, onView: (view) => desk.cloudView(view) });
+  const target: WatchTarget = {
+    watch: (spec, current) => detector.watch(spec, current),
+    launched: (assemblyId, instanceId, addresses, launchedAt) => detector.launched(assemblyId, instanceId, addresses, launchedAt),
+    idle: (assemblyId) => detector.idle(assemblyId),
+    liveness: (assemblyId) => detector.liveness(assemblyId),
+    unwatch(assemblyId) {
+      detector.unwatch(assemblyId);
+      disruption.forget(assemblyId);
+    },
+  };
+  const sync = new WatchSync({ db, target, clock, logger, bootGraceMs: config.bootGraceMs, onView: (view) => desk.cloudView(view) });
 
   const desk = new VerdictDesk({
     db,

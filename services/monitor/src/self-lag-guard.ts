@@ -193,11 +193,6 @@ export class SelfLagGuard {
     return this.#nextTickAt !== undefined && this.#clock.now() - this.#nextTickAt > this.#maxStallMs;
   }
 
-  /** The silence-verdict hold: the same as {@link degraded}. */
-  isSilenceHold(): boolean {
-    return this.degraded;
-  }
-
   /**
    * How far behind the heartbeat intake is, in ms: the lag of the last window; while the silence
    * signal holds and nothing has arrived since, at least the time since the last beat arrived

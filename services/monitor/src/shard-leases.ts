@@ -45,7 +45,6 @@ export class ShardLeases {
   readonly #logger: Logger;
   readonly #held = new Map<number, Lease>();
   #membership: Lease | undefined;
-  #replicas = 1;
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
   #stopped = false;
@@ -58,11 +57,6 @@ export class ShardLeases {
 
   get holder(): string {
     return this.#options.leases.holder;
-  }
-
-  /** Live replicas at the last round (this one included). */
-  get replicas(): number {
-    return this.#replicas;
   }
 
   shardOf(deployableId: string): number {
@@ -129,8 +123,7 @@ export class ShardLeases {
       .where('name', 'like', `${REPLICA_PREFIX}%`)
       .where('expires_at', '>', sql<Date>`clock_timestamp()`)
       .executeTakeFirstOrThrow();
-    this.#replicas = Math.max(1, Number(live.count));
-    const fairShare = Math.ceil(shards / this.#replicas);
+    const fairShare = Math.ceil(shards / Math.max(1, Number(live.count)));
     for (const [shard, lease] of [...this.#held]) {
       try {
         this.#held.set(shard, await leases.renew(lease));

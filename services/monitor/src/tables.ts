@@ -5,7 +5,7 @@
  * remember which observation became which event, so none becomes two across replicas.
  */
 import type { CloudConnectionTables } from '@defib/clouds';
-import type { Address, ResourceStatus } from '@defib/contracts';
+import type { Address } from '@defib/contracts';
 import type { LeaseTables, PlatformTables } from '@defib/platform';
 import type { ColumnType, Generated, Selectable } from 'kysely';
 
@@ -78,4 +78,3 @@ export interface MonitorTables extends PlatformTables, LeaseTables, CloudConnect
 export type WatchedAssemblyRow = Selectable<WatchedAssemblyTable>;
 export type WatchedDeployableRow = Selectable<WatchedDeployableTable>;
 export type CloudViewRow = Selectable<CloudViewTable>;
-export type { ResourceStatus };

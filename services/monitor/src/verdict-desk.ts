@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createDomainEvent, sameAddresses, type Address, type DomainEvent, type EventType } from '@defib/contracts';
-import { guardLease, LeaseLost, type Clock, type Logger, type Outbox } from '@defib/platform';
+import { guardLease, LeaseLost, retryWhileDatabaseUnavailable, type Clock, type Logger, type Outbox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { classify, describeSilence } from './failure-classification.ts';
 import type { MonitorMetrics } from './monitor-metrics.ts';
@@ -259,19 +259,12 @@ export class VerdictDesk {
         });
     this.#options.metrics.emitted(event.type);
     // Its own health is not a deployable's verdict: no lease, written at once (and retried while the database is away).
-    const write = async (attempt: number): Promise<void> => {
-      try {
-        await this.#options.db.transaction().execute((trx) => this.#options.outbox.enqueue(trx, [event]));
-      } catch (error) {
-        if (this.#stopped || attempt >= 30) {
-          this.#logger.error({ err: error, type: event.type }, 'could not record the monitor’s own state change');
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
-        await write(attempt + 1);
-      }
-    };
-    this.#track(write(1));
+    const { db, outbox } = this.#options;
+    this.#track(
+      retryWhileDatabaseUnavailable(() => db.transaction().execute((trx) => outbox.enqueue(trx, [event])), { logger: this.#logger, what: event.type, shouldContinue: () => !this.#stopped }).catch(
+        (error: unknown) => this.#logger.error({ err: error, type: event.type }, 'could not record the monitor’s own state change'),
+      ),
+    );
   }
 
   /** This replica took `shard` over: what it concluded for it meanwhile is written now, unless the former holder did. */

@@ -70,10 +70,6 @@ export class WatchSync {
     this.#options = options;
   }
 
-  get revision(): number {
-    return this.#revision;
-  }
-
   deployableByName(name: string): KnownDeployable | undefined {
     const id = this.#byName.get(name);
     return id === undefined ? undefined : this.deployable(id);
