@@ -47,6 +47,7 @@ import {
 } from '@defib/contracts';
 import { Bus, busNames, busTopology, createLogger, deleteBusObjects, openBrokerConnection, processEnvironment } from '@defib/platform';
 import { AmqpAgentNetwork, createSimulator, type AgentLink, type AgentNetwork, type Simulator } from '@defib/simulator';
+import { fixed, ms, percentiles, print } from './figures.ts';
 
 const environment = processEnvironment();
 const DATABASE_URL = environment.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -90,23 +91,7 @@ const timeoutMs = settings.missed * settings.intervalMs;
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-interface Percentiles {
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-function percentiles(values: readonly number[]): Percentiles {
-  if (values.length === 0) return { p50: Number.NaN, p99: Number.NaN, max: Number.NaN };
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN };
-}
-
-const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
-const ms = (p: Percentiles) => `p50 ${fixed(p.p50)} ms, p99 ${fixed(p.p99)} ms, max ${fixed(p.max)} ms`;
 const sleep = (delayMs: number) => new Promise((resolve) => setTimeout(resolve, delayMs));
-const print = (line: string) => process.stdout.write(`${line}\n`);
 
 /** CPU seconds a process has used, from /proc (undefined when it is gone or /proc is not Linux's). */
 async function cpuSecondsOf(pid: number): Promise<number | undefined> {

@@ -48,7 +48,7 @@ export const ADMIN_TOKEN = 'admin-token-monitor-world-0123';
 export const SERVICE_TOKEN = 'service-token-monitor-world-0123';
 
 /** Fast clouds: VMs build in about a second; EC2 status checks turn impaired half a second after a hang. */
-const timings = { build: 1_500, reboot: 1_500, hardReboot: 1_000, stop: 500, start: 1_000, rebuild: 1_500, delete: 300, jitter: 0, deletedRetention: 60_000, statusChecksAfter: 500 };
+export const cloudTimings = { build: 1_500, reboot: 1_500, hardReboot: 1_000, stop: 500, start: 1_000, rebuild: 1_500, delete: 300, jitter: 0, deletedRetention: 60_000, statusChecksAfter: 500 };
 
 /** Monitor settings for tests: quick polls, short leases, a boot grace that fits a fast cloud. */
 export function testMonitorSettings(overrides: Partial<MonitorConfig> = {}): Omit<MonitorConfig, keyof ReturnType<typeof testServiceConfig> | 'secretKey' | 'agentSecret' | 'clouds'> {
@@ -105,7 +105,10 @@ export interface MonitorWorld extends Omit<EventSpy, 'close'> {
   launch(deployable: StartedDeployable, assembly: string): Promise<LaunchedAssembly>;
   /** Publishes an event as another service would. */
   publishAs<T extends EventType>(type: T, init: Omit<Parameters<typeof createDomainEvent<T>>[1], 'correlationId'>): Promise<DomainEvent<T>>;
-  fault(spec: object): Promise<void>;
+  /** Injects a fault through the simulator's control API; resolves with its id (to heal it). */
+  fault(spec: object): Promise<{ id: string }>;
+  /** Bus consumers whose queues `close()` removes: other services started in this world add theirs. */
+  consumers: Set<string>;
   driver(cloud: string): CloudDriver;
   /** Events of `type` about one assembly, in arrival order. */
   eventsAbout(type: EventType, assemblyId: string): DomainEvent[];
@@ -129,6 +132,11 @@ export const clouds: Record<string, CloudRegistrationInput> = {
     limits: { requestsPerSecond: 200, concurrency: 20 },
   },
 };
+
+/** The agent-channel consumer (its own reply or heartbeat queue) of one replica of `service`. */
+export function agentConsumerOf(service: string, replicaId: string): string {
+  return `${service}.${replicaId.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
+}
 
 type WorldOptions = { inProcessMonitor?: boolean; monitor?: Partial<MonitorConfig> };
 
@@ -155,8 +163,8 @@ async function buildWorld(options: WorldOptions, database: IsolatedDatabase, bus
   const simulator = createSimulator({
     seed: `monitor-${randomUUID()}`,
     clouds: [
-      { name: 'sim-openstack', provider: 'openstack', timings },
-      { name: 'sim-ec2', provider: 'ec2', timings },
+      { name: 'sim-openstack', provider: 'openstack', timings: cloudTimings },
+      { name: 'sim-ec2', provider: 'ec2', timings: cloudTimings },
     ],
     agents: { timings: { agentStart: 200, resourceStart: 200, restart: 300, start: 300, stop: 200, reconfigure: 100, jitter: 0 } },
   });
@@ -207,7 +215,7 @@ async function buildWorld(options: WorldOptions, database: IsolatedDatabase, bus
   const processes: ServiceProcess[] = [];
   /** The agent consumers of every replica started (each has its own heartbeat queue). */
   const replicaConsumers = new Set<string>();
-  const agentConsumer = (replicaId: string) => `monitor.${replicaId.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
+  const agentConsumer = (replicaId: string) => agentConsumerOf('monitor', replicaId);
   if (monitor !== undefined) replicaConsumers.add(agentConsumer(monitor.replicaId));
 
   // Every replica of a service shares its sealing key (they share its tables).
@@ -310,7 +318,9 @@ async function buildWorld(options: WorldOptions, database: IsolatedDatabase, bus
     async fault(spec) {
       const response = await fetch(`${simulatorUrl}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
       if (response.status !== 201) throw new Error(`fault refused: ${response.status} ${await response.text()}`);
+      return (await response.json()) as { id: string };
     },
+    consumers: replicaConsumers,
     driver,
     eventsAbout(type, assemblyId) {
       return spy.events.filter((event) => event.type === type && 'assemblyId' in event.subject && event.subject.assemblyId === assemblyId);

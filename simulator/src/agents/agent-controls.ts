@@ -28,7 +28,8 @@ export interface AgentSnapshot {
    * at `nextBeatAt + (n - sequence - 1) × intervalMs`, which is how the bench measures lateness.
    */
   nextBeatAt?: number | null;
-  resources: { name: string; state: string; fault?: ResourceFault['kind'] }[];
+  /** Each resource's state, lasting fault and current parameters (as launched or last reconfigured; absent when it has none). */
+  resources: { name: string; state: string; fault?: ResourceFault['kind']; params?: Record<string, string> }[];
 }
 
 export interface AgentControls {

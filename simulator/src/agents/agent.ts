@@ -204,9 +204,10 @@ export class Agent {
       hung: this.#hung,
       partitionedUntil: until === undefined || until <= this.#deps.clock.now() ? null : until,
       nextBeatAt: this.#nextBeatAt ?? null,
-      resources: this.#resourceList().map(({ name, state }) => {
+      resources: this.#resourceList().map(({ name, state, params }) => {
         const fault = conditions.resourceFaults.get(name)?.kind;
-        return fault === undefined ? { name, state } : { name, state, fault };
+        // Parameters only when it has any: what a reconfigure gave it is visible to tests and the control API.
+        return { name, state, ...(fault === undefined ? {} : { fault }), ...(Object.keys(params).length === 0 ? {} : { params: { ...params } }) };
       }),
     };
   }
