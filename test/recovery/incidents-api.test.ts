@@ -7,7 +7,7 @@ import { createHttpApp, createLogger, startHttpServer, type RunningHttpServer } 
 import { incidentRoutes, type NewStep } from '@defib/recovery';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { domainEvent, intake, migratedRecoveryDatabase, startRequested, subjectOf, testDeployable, type RecoveryDatabase, type TestDeployable } from './recovery-fixtures.ts';
+import { domainEvent, intake, migratedRecoveryDatabase, startRequested, resourceSubject, testDeployable, type RecoveryDatabase, type TestDeployable } from './recovery-fixtures.ts';
 
 const READER = 'reader-token-0123456789abcdef';
 const asReader = { authorization: `Bearer ${READER}` };
@@ -78,7 +78,7 @@ describe('incidents API', () => {
     await handle(
       startRequested(wordpress),
       startRequested(shop),
-      domainEvent('resource.failed', { subject: subjectOf(wordpress, 'web', 'web/httpd'), data: { state: 'failed' } }),
+      domainEvent('resource.failed', { subject: resourceSubject(wordpress, 'web/httpd'), data: { state: 'failed' } }),
     );
     const opened = await db().selectFrom('incidents').select('id').where('deployable_id', '=', wordpress.deployableId).executeTakeFirstOrThrow();
     webIncident = opened.id;

@@ -7,7 +7,7 @@ import { consumedEventTypes, WORK_CHANNEL, type IncidentRow } from '@defib/recov
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/index.ts';
-import { domainEvent, intake, migratedRecoveryDatabase, startRequested, subjectOf, testDeployable, type RecoveryDatabase, type TestDeployable } from './recovery-fixtures.ts';
+import { assemblySubject, domainEvent, intake, migratedRecoveryDatabase, resourceSubject, startRequested, subjectOf, testDeployable, type RecoveryDatabase, type TestDeployable } from './recovery-fixtures.ts';
 
 describe('recovery intake', () => {
   let recovery: RecoveryDatabase;
@@ -28,11 +28,11 @@ describe('recovery intake', () => {
   const notDue = () => db().updateTable('deployables').set({ due_at: null }).where('id', '=', deployable.deployableId).execute();
 
   const assemblyFailed = (instanceId = 'i-db-1', cloudStatus = 'SHUTOFF') =>
-    domainEvent('assembly.failed', { subject: subjectOf(deployable, 'db'), data: { instanceId, cloudStatus, failure: 'crashed' }, reason: `the cloud says ${cloudStatus}` });
+    domainEvent('assembly.failed', { subject: assemblySubject(deployable, 'db'), data: { instanceId, cloudStatus, failure: 'crashed' }, reason: `the cloud says ${cloudStatus}` });
   const unresponsive = (instanceId?: string) =>
-    domainEvent('assembly.unresponsive', { subject: subjectOf(deployable, 'db'), data: { ...(instanceId === undefined ? {} : { instanceId }), silentForMs: 3_000, missed: 3, failure: 'hung-or-partitioned', cloudStatus: 'ACTIVE' } });
+    domainEvent('assembly.unresponsive', { subject: assemblySubject(deployable, 'db'), data: { ...(instanceId === undefined ? {} : { instanceId }), silentForMs: 3_000, missed: 3, failure: 'hung-or-partitioned', cloudStatus: 'ACTIVE' } });
   const resourceFailed = (resource: 'db/mysqld' | 'web/httpd' = 'db/mysqld') =>
-    domainEvent('resource.failed', { subject: subjectOf(deployable, resource.startsWith('db/') ? 'db' : 'web', resource), data: { state: 'failed', detail: 'exit code 1' } });
+    domainEvent('resource.failed', { subject: resourceSubject(deployable, resource), data: { state: 'failed', detail: 'exit code 1' } });
 
   beforeAll(async () => {
     recovery = await migratedRecoveryDatabase();
@@ -112,14 +112,16 @@ describe('recovery intake', () => {
       await handle(
         domainEvent('deployable.stop-requested', { subject: subjectOf(stranger), data: { version: 1 } }),
         domainEvent('deployable.deleted', { subject: subjectOf(stranger), data: { version: 1 } }),
-        domainEvent('assembly.failed', { subject: subjectOf(stranger, 'db'), data: { instanceId: 'i-1', cloudStatus: 'ERROR' } }),
-        domainEvent('resource.failed', { subject: subjectOf(stranger, 'db', 'db/mysqld'), data: { state: 'failed' } }),
-        domainEvent('assembly.address-changed', { subject: subjectOf(stranger, 'db'), data: { instanceId: 'i-1', previous: [], current: [] } }),
-        domainEvent('assembly.running', { subject: subjectOf(stranger, 'db'), data: { instanceId: 'i-1', addresses: [] } }),
+        domainEvent('assembly.failed', { subject: assemblySubject(stranger, 'db'), data: { instanceId: 'i-1', cloudStatus: 'ERROR' } }),
+        domainEvent('resource.failed', { subject: resourceSubject(stranger, 'db/mysqld'), data: { state: 'failed' } }),
+        domainEvent('assembly.address-changed', { subject: assemblySubject(stranger, 'db'), data: { instanceId: 'i-1', previous: [], current: [] } }),
+        domainEvent('assembly.running', { subject: assemblySubject(stranger, 'db'), data: { instanceId: 'i-1', addresses: [] } }),
         domainEvent('deployable.maintenance-entered', { subject: subjectOf(stranger), data: {} }),
-        domainEvent('assembly.maintenance-entered', { subject: subjectOf(stranger, 'db'), data: {} }),
-        // A known deployable, an assembly of another one.
+        domainEvent('assembly.maintenance-entered', { subject: assemblySubject(stranger, 'db'), data: {} }),
+        // A known deployable, another one's assembly.
         domainEvent('assembly.failed', { subject: { ...subjectOf(deployable), assemblyId: stranger.assemblyIds.db, assembly: 'db' }, data: { instanceId: 'i-1', cloudStatus: 'ERROR' } }),
+        // A known resource, named under an assembly that does not run it.
+        domainEvent('resource.failed', { subject: { ...assemblySubject(deployable, 'db'), resourceId: deployable.resourceIds['web/httpd'], resource: 'httpd' }, data: { state: 'failed' } }),
       );
       expect(await db().selectFrom('deployables').select('id').where('id', '=', stranger.deployableId).execute()).toEqual([]);
       expect(await db().selectFrom('incidents').select('id').where('deployable_id', 'in', [stranger.deployableId, deployable.deployableId]).execute()).toEqual([]);
@@ -149,7 +151,7 @@ describe('recovery intake', () => {
       expect(more).toEqual([]);
       expect(opened).toMatchObject({
         correlationId: incident?.id,
-        subject: subjectOf(deployable, 'db'),
+        subject: assemblySubject(deployable, 'db'),
         data: { incidentId: incident?.id, level: 'assembly', trigger: 'assembly.failed', triggerEventId: failed.id },
       });
     });
@@ -175,7 +177,7 @@ describe('recovery intake', () => {
       expect(others).toEqual([]);
       expect(incident).toMatchObject({ level: 'resource', assembly_id: deployable.assemblyIds.web, resource_id: deployable.resourceIds['web/httpd'], observations: 2, trigger: 'resource.failed' });
       const [opened] = await openedEvents();
-      expect(opened).toMatchObject({ subject: subjectOf(deployable, 'web', 'web/httpd'), data: { level: 'resource' } });
+      expect(opened).toMatchObject({ subject: resourceSubject(deployable, 'web/httpd'), data: { level: 'resource' } });
     });
 
     it('folds every failure into an open deployable-level incident', async () => {
@@ -214,14 +216,14 @@ describe('recovery intake', () => {
 
   describe('maintenance', () => {
     it('sets and clears the flags, waking the runner, and still records failures in maintenance', async () => {
-      await handle(domainEvent('deployable.maintenance-entered', { subject: subjectOf(deployable), data: {} }), domainEvent('assembly.maintenance-entered', { subject: subjectOf(deployable, 'web'), data: {} }));
+      await handle(domainEvent('deployable.maintenance-entered', { subject: subjectOf(deployable), data: {} }), domainEvent('assembly.maintenance-entered', { subject: assemblySubject(deployable, 'web'), data: {} }));
       expect((await deployableRow()).maintenance).toBe(true);
       expect((await assemblyRow('web')).maintenance).toBe(true);
       expect((await assemblyRow('db')).maintenance).toBe(false);
       await handle(assemblyFailed());
       expect(await incidents()).toHaveLength(1);
       await notDue();
-      await handle(domainEvent('deployable.maintenance-left', { subject: subjectOf(deployable), data: { ended: 'requested' } }), domainEvent('assembly.maintenance-left', { subject: subjectOf(deployable, 'web'), data: { ended: 'expired' } }));
+      await handle(domainEvent('deployable.maintenance-left', { subject: subjectOf(deployable), data: { ended: 'requested' } }), domainEvent('assembly.maintenance-left', { subject: assemblySubject(deployable, 'web'), data: { ended: 'expired' } }));
       expect(await deployableRow()).toMatchObject({ maintenance: false });
       expect((await deployableRow()).due_at).not.toBeNull();
       expect((await assemblyRow('web')).maintenance).toBe(false);
@@ -229,7 +231,7 @@ describe('recovery intake', () => {
   });
 
   describe('signs of life', () => {
-    const running = (instanceId: string) => domainEvent('assembly.running', { subject: subjectOf(deployable, 'db'), data: { instanceId, addresses: [{ address: '10.0.0.7', type: 'fixed', version: 4 }] } });
+    const running = (instanceId: string) => domainEvent('assembly.running', { subject: assemblySubject(deployable, 'db'), data: { instanceId, addresses: [{ address: '10.0.0.7', type: 'fixed', version: 4 }] } });
 
     it("records the current VM's addresses when it runs, and wakes the runner only when an open incident is about it", async () => {
       await setInstance('db', 'i-db-1');
@@ -252,13 +254,13 @@ describe('recovery intake', () => {
     it('wakes the runner when a resource with an open incident runs again, or its assembly recovers', async () => {
       await handle(resourceFailed('web/httpd'));
       await notDue();
-      await handle(domainEvent('resource.running', { subject: subjectOf(deployable, 'db', 'db/mysqld'), data: {} }));
+      await handle(domainEvent('resource.running', { subject: resourceSubject(deployable, 'db/mysqld'), data: {} }));
       expect((await deployableRow()).due_at).toBeNull();
-      await handle(domainEvent('resource.running', { subject: subjectOf(deployable, 'web', 'web/httpd'), data: {} }));
+      await handle(domainEvent('resource.running', { subject: resourceSubject(deployable, 'web/httpd'), data: {} }));
       expect((await deployableRow()).due_at).not.toBeNull();
       await notDue();
       const [incident] = await incidents();
-      await handle(domainEvent('assembly.recovered', { subject: subjectOf(deployable, 'web'), data: { instanceId: 'i-web-1', addresses: [], incidentId: incident?.id ?? '' } }));
+      await handle(domainEvent('assembly.recovered', { subject: assemblySubject(deployable, 'web'), data: { instanceId: 'i-web-1', addresses: [], incidentId: incident?.id ?? '' } }));
       expect((await deployableRow()).due_at).not.toBeNull();
     });
   });
@@ -266,7 +268,7 @@ describe('recovery intake', () => {
   describe('address changes', () => {
     const changed = (instanceId: string, address: string) =>
       domainEvent('assembly.address-changed', {
-        subject: subjectOf(deployable, 'db'),
+        subject: assemblySubject(deployable, 'db'),
         data: { instanceId, previous: [{ address: '10.0.0.7', type: 'fixed', version: 4 }], current: [{ address, type: 'fixed', version: 4 }] },
       });
     const reconfigurations = () => db().selectFrom('reconfigurations').selectAll().where('deployable_id', '=', deployable.deployableId).execute();

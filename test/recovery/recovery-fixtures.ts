@@ -82,20 +82,25 @@ export function testDeployable(name = `wp-${randomUUID().slice(0, 8)}`): TestDep
   };
 }
 
-/** The subject of an event about the deployable, one of its assemblies, or one of their resources (`db/mysqld`). */
-export function subjectOf(deployable: TestDeployable, assembly?: keyof TestDeployable['assemblyIds'], resource?: keyof TestDeployable['resourceIds']) {
-  return {
-    deployableId: deployable.deployableId,
-    deployable: deployable.name,
-    ...(assembly === undefined ? {} : { assemblyId: deployable.assemblyIds[assembly], assembly }),
-    ...(resource === undefined ? {} : { resourceId: deployable.resourceIds[resource], resource: resource.split('/')[1] as string }),
-  };
+/** The subject of an event about the deployable. */
+export function subjectOf(deployable: TestDeployable) {
+  return { deployableId: deployable.deployableId, deployable: deployable.name };
+}
+
+export function assemblySubject(deployable: TestDeployable, assembly: keyof TestDeployable['assemblyIds']) {
+  return { ...subjectOf(deployable), assemblyId: deployable.assemblyIds[assembly], assembly };
+}
+
+/** The subject of an event about a resource, by its `<assembly>/<resource>` key. */
+export function resourceSubject(deployable: TestDeployable, key: keyof TestDeployable['resourceIds']) {
+  const [assembly, resource] = key.split('/') as [keyof TestDeployable['assemblyIds'], string];
+  return { ...assemblySubject(deployable, assembly), resourceId: deployable.resourceIds[key], resource };
 }
 
 type EventInit<T extends EventType> = Omit<Parameters<typeof createDomainEvent<T>>[1], 'correlationId'>;
 
 export function domainEvent<T extends EventType>(type: T, init: EventInit<T>): DomainEvent<T> {
-  return createDomainEvent(type, { correlationId: randomUUID(), ...init } as Parameters<typeof createDomainEvent<T>>[1]);
+  return createDomainEvent(type, { correlationId: randomUUID(), ...init });
 }
 
 export function startRequested(deployable: TestDeployable, version = 1, manifest: Manifest = testManifest()): DomainEvent<'deployable.start-requested'> {
@@ -115,7 +120,7 @@ export function intake(database: Database<RecoveryTables>) {
   };
   return {
     handlers,
-    async handle(...events: DomainEvent[]): Promise<void> {
+    handle: async (...events: DomainEvent[]): Promise<void> => {
       for (const event of events) await database.db.transaction().execute((trx) => handleIn(trx, event));
     },
   };

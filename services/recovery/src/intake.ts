@@ -8,7 +8,7 @@
  * ignores without throwing. A handler that changed something marks the deployable due now and
  * notifies {@link WORK_CHANNEL} in the same transaction: the runner hears of it once it commits.
  */
-import { createDomainEvent, paramReferencesTo, type DomainEvent, type EventType, type Manifest } from '@defib/contracts';
+import { createDomainEvent, paramReferencesTo, resourceIdKey, type DomainEvent, type EventType, type Manifest } from '@defib/contracts';
 import type { InboxHandlers, Outbox } from '@defib/platform';
 import { sql, type Transaction } from 'kysely';
 import { foldFailure, foldTarget, openIncident, openIncidents, type FailingThing } from './incident.repository.ts';
@@ -198,7 +198,7 @@ export function intakeHandlers(deps: { outbox: Outbox<RecoveryTables> }): InboxH
     async 'resource.failed'(event, trx) {
       const found = await failingAssembly(trx, event, undefined);
       const { subject, data } = event;
-      if (found === undefined || !Object.values(found.deployable.resource_ids).includes(subject.resourceId)) return;
+      if (found === undefined || found.deployable.resource_ids[resourceIdKey(found.assembly.name, subject.resource)] !== subject.resourceId) return;
       await recordFailure(trx, event, { level: 'resource', deployableId: found.deployable.id, assemblyId: found.assembly.id, resourceId: subject.resourceId }, {
         type: event.type,
         eventId: event.id,
