@@ -3,12 +3,11 @@
  * paged newest first; and replay — one delivery again (the same `webhook-id`, so receivers can
  * de-duplicate), or everything a subscription failed to deliver since a time.
  */
-import { AppError } from '@defib/platform';
+import { AppError, decodePageCursor, encodePageCursor } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { deliveryRepository, type DeliveryFilter } from './delivery.repository.ts';
 import { subscriptionRepository } from './subscription.repository.ts';
 import type { AttemptOutcome, AttemptRow, DeliveryChannel, DeliveryMode, DeliveryRow, DeliveryStatus, FailureReason, NotifierTables } from './tables.ts';
-import { decodeCursor, encodeCursor } from './page-cursor.ts';
 
 export interface AttemptView {
   number: number;
@@ -111,14 +110,14 @@ export function createDeliveryLog(db: Kysely<NotifierTables>, onRequeued: () => 
         eventType: query.eventType,
         since: query.since,
         until: query.until,
-        before: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+        before: query.cursor === undefined ? undefined : decodePageCursor(query.cursor),
         limit: query.limit + 1,
       };
       return inSnapshot(async (snapshot) => {
         const rows = await deliveryRepository.list(snapshot, filter);
         const page = rows.slice(0, query.limit);
         const last = page.at(-1);
-        return { items: await views(page, snapshot), nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(last) : null };
+        return { items: await views(page, snapshot), nextCursor: rows.length > query.limit && last !== undefined ? encodePageCursor({ at: last.created_at, id: last.id }) : null };
       });
     },
 

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent } from '@defib/contracts';
 import { sql, type Kysely } from 'kysely';
+import type { PagePosition } from '@defib/platform';
 import type { AttemptRow, DeliveryChannel, DeliveryEventRow, DeliveryRow, DeliveryStatus, FailureReason, NewAttempt, NewEvent, NotifierTables } from './tables.ts';
 
 export type Executor = Kysely<NotifierTables>;
@@ -50,7 +51,7 @@ export interface DeliveryFilter {
   since?: Date | undefined;
   until?: Date | undefined;
   /** Rows before this (created_at, id): newest first. */
-  before?: { createdAt: Date; id: string } | undefined;
+  before?: PagePosition | undefined;
   limit: number;
 }
 
@@ -301,7 +302,7 @@ export const deliveryRepository = {
         ),
       );
     }
-    if (filter.before !== undefined) query = query.where(sql<boolean>`(deliveries.created_at, deliveries.id) < (${filter.before.createdAt}, ${filter.before.id}::uuid)`);
+    if (filter.before !== undefined) query = query.where(sql<boolean>`(deliveries.created_at, deliveries.id) < (${filter.before.at}, ${filter.before.id}::uuid)`);
     return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute();
   },
 

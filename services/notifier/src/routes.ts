@@ -1,6 +1,6 @@
 /** The notifier's HTTP API under /v1: subscriptions, the delivery log and replay. */
 import { isEventType, makeDurationSchema, nameSchema } from '@defib/contracts';
-import { defineRoute, type Route } from '@defib/platform';
+import { defineRoute, pageQueryFields, timestampParameter as timestamp, type Route } from '@defib/platform';
 import { z } from 'zod';
 import type { DeliveryLog } from './deliveries.ts';
 import type { RateLimit } from './storm-control.ts';
@@ -9,10 +9,6 @@ import type { SubscriptionCatalogue, SubscriptionInput, SubscriptionPatch } from
 
 const HOUR_MS = 3_600_000;
 const idParams = z.strictObject({ id: z.uuid({ message: 'must be a UUID' }) });
-const TIMESTAMP_MESSAGE = 'must be an ISO 8601 time with a zone, such as 2026-11-26T10:00:00Z';
-const timestamp = z.iso
-  .datetime({ offset: true, error: (issue) => (issue.input === undefined ? undefined : TIMESTAMP_MESSAGE) })
-  .transform((text) => new Date(text));
 
 const nameField = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 
@@ -148,7 +144,6 @@ const deliverySchema = z.object({
 });
 
 const problem = (description: string) => ({ description });
-const pageLimit = z.coerce.number().int().min(1).max(200).default(50);
 
 export interface NotifierRouteDependencies {
   subscriptions: SubscriptionCatalogue;
@@ -183,8 +178,7 @@ export function notifierRoutes({ subscriptions, deliveries }: NotifierRouteDepen
       query: z.strictObject({
         kind: z.enum(['webhook', 'email']).optional(),
         enabled: z.enum(['true', 'false']).transform((value) => value === 'true').optional(),
-        limit: pageLimit,
-        cursor: z.string().max(200).optional(),
+        ...pageQueryFields,
       }),
       responses: { 200: { description: 'A page', schema: z.object({ items: z.array(subscriptionSchema), nextCursor: z.string().nullable() }) } },
       async handler({ query }) {
@@ -283,8 +277,7 @@ export function notifierRoutes({ subscriptions, deliveries }: NotifierRouteDepen
           eventType: z.string().refine(isEventType, 'is not a catalogued event type').optional(),
           since: timestamp.optional(),
           until: timestamp.optional(),
-          limit: pageLimit,
-          cursor: z.string().max(200).optional(),
+          ...pageQueryFields,
         })
         .refine((query) => query.since === undefined || query.until === undefined || query.since < query.until, { path: ['until'], message: 'must be after since' }),
       responses: { 200: { description: 'A page', schema: z.object({ items: z.array(deliverySchema), nextCursor: z.string().nullable() }) } },

@@ -1,5 +1,6 @@
 /** Stored subscriptions. Secrets stay sealed here; the catalogue and the worker open them. */
 import { sql, type Kysely } from 'kysely';
+import type { PagePosition } from '@defib/platform';
 import type { FailureReason, NewSubscription, NotifierTables, SubscriptionKind, SubscriptionRow, SubscriptionUpdate } from './tables.ts';
 
 export type Executor = Kysely<NotifierTables>;
@@ -8,7 +9,7 @@ export interface SubscriptionPage {
   kind?: SubscriptionKind | undefined;
   enabled?: boolean | undefined;
   /** Rows after this (created_at, id), oldest first. */
-  after?: { createdAt: Date; id: string } | undefined;
+  after?: PagePosition | undefined;
   limit: number;
 }
 
@@ -35,7 +36,7 @@ export const subscriptionRepository = {
     let query = db.selectFrom('subscriptions').selectAll();
     if (page.kind !== undefined) query = query.where('kind', '=', page.kind);
     if (page.enabled !== undefined) query = query.where('enabled', '=', page.enabled);
-    if (page.after !== undefined) query = query.where(sql<boolean>`(created_at, id) > (${page.after.createdAt}, ${page.after.id}::uuid)`);
+    if (page.after !== undefined) query = query.where(sql<boolean>`(created_at, id) > (${page.after.at}, ${page.after.id}::uuid)`);
     return query.orderBy('created_at').orderBy('id').limit(page.limit).execute();
   },
 

@@ -6,14 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { formatDuration } from '@defib/contracts';
-import { AppError, type SecretBox } from '@defib/platform';
+import { AppError, decodePageCursor, encodePageCursor, type SecretBox } from '@defib/platform';
 import type { Kysely } from 'kysely';
 import { vetWebhookTarget, type HostResolver, type NetworkPolicy } from './network-policy.ts';
 import { subscriptionRepository } from './subscription.repository.ts';
 import type { RateLimit } from './storm-control.ts';
 import type { NotifierTables, StoredRateLimit, SubscriptionKind, SubscriptionRow, SubscriptionUpdate } from './tables.ts';
 import { generateWebhookSecret } from './webhook-signature.ts';
-import { decodeCursor, encodeCursor } from './page-cursor.ts';
 
 /** Storm control as the API shows it. */
 export interface RateLimitView {
@@ -214,12 +213,12 @@ export function createSubscriptionCatalogue(deps: SubscriptionCatalogueDependenc
       const rows = await subscriptionRepository.list(db, {
         kind: query.kind,
         enabled: query.enabled,
-        after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+        after: query.cursor === undefined ? undefined : decodePageCursor(query.cursor),
         limit: query.limit + 1,
       });
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
-      return { items: page.map(view), nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(last) : null };
+      return { items: page.map(view), nextCursor: rows.length > query.limit && last !== undefined ? encodePageCursor({ at: last.created_at, id: last.id }) : null };
     },
 
     async update(id, patch) {

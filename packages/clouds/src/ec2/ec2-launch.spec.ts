@@ -9,8 +9,9 @@ describe('launch parameters', () => {
   });
 
   it("tags with the caller's metadata, Defib's own marks (which the caller cannot override) and the name", () => {
-    expect(launchTags({ actionId: 'act-1', name: 'db-1', image: 'fedora-40', flavor: 't3.micro', metadata: { role: 'db', 'defib-action': 'forged', Name: 'other' } })).toEqual([
+    expect(launchTags({ actionId: 'act-1', name: 'db-1', image: 'fedora-40', flavor: 't3.micro', metadata: { role: 'db', 'defib-action': 'forged', Name: 'other', 'defib-assembly': 'a-1' } })).toEqual([
       { Key: 'role', Value: 'db' },
+      { Key: 'defib-assembly', Value: 'a-1' },
       { Key: 'defib-action', Value: 'act-1' },
       { Key: 'defib-managed', Value: 'true' },
       { Key: 'Name', Value: 'db-1' },

@@ -13,9 +13,15 @@ export function clientTokenFor(actionId: string): string {
   return actionId.length <= 64 && /^[\x20-\x7e]+$/.test(actionId) ? actionId : createHash('sha256').update(actionId).digest('hex');
 }
 
-/** The instance's tags: the caller's metadata (less Defib's own keys), then Defib's marks and the name. */
+/** Tags the driver sets itself: a caller's value for them is dropped, never forged through. */
+const driverTagKeys: ReadonlySet<string> = new Set([actionMetadataKey, managedMetadataKey, 'Name']);
+
+/**
+ * The instance's tags: the caller's metadata (less the driver's own keys, as on OpenStack: the
+ * caller's `defib-deployable` and `defib-assembly` pass), then Defib's marks and the name.
+ */
 export function launchTags(request: LaunchRequest): Tag[] {
-  const own = Object.entries(request.metadata ?? {}).filter(([key]) => !key.startsWith('defib-') && key !== 'Name');
+  const own = Object.entries(request.metadata ?? {}).filter(([key]) => !driverTagKeys.has(key));
   return [...own.map(([Key, Value]) => ({ Key, Value })), { Key: actionMetadataKey, Value: request.actionId }, { Key: managedMetadataKey, Value: 'true' }, { Key: 'Name', Value: request.name }];
 }
 

@@ -11,3 +11,4 @@ export { buildOpenApiDocument, type OpenApiDocument, type OpenApiInfo } from './
 export { type ReadinessCheck } from './readiness.ts';
 export { REQUEST_DURATION_METRIC } from './metrics.ts';
 export { fieldIssuesFromZod, type InputLocation } from './validation.ts';
+export { decodePageCursor, encodePageCursor, pageQueryFields, timestampParameter, type PagePosition } from './page-cursor.ts';
