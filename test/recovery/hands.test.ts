@@ -9,9 +9,8 @@ import { cloudDriverFactory, type CloudInstance } from '@defib/clouds';
 import { cloudRegistrationSchema, validateManifest, type CloudRegistrationInput } from '@defib/contracts';
 import { AgentChannel, busTopology, createLogger, RealClock } from '@defib/platform';
 import { createSimulator, type Simulator } from '@defib/simulator';
+import { agentConfigFor, FenceUnconfirmed, RecoveryHands, VerificationFailed, type HandsOptions } from '@defib/recovery';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentConfigFor } from '../../services/recovery/src/agent-config.ts';
-import { FenceUnconfirmed, RecoveryHands, VerificationFailed, type HandsOptions } from '../../services/recovery/src/hands.ts';
 import { clouds } from '../monitor/monitor-world.ts';
 import { createIsolatedBus, waitFor, type IsolatedBus } from '../support/index.ts';
 
@@ -30,7 +29,7 @@ let hands: RecoveryHands;
 const agentSecret = randomBytes(32);
 
 function handsWith(overrides: Partial<HandsOptions> = {}): RecoveryHands {
-  return new RecoveryHands({ driverFor: async (cloud) => driverOf(cloud), agents: channel, clock: new RealClock(), logger: quiet, ...settings, ...overrides });
+  return new RecoveryHands({ driverFor: (cloud) => Promise.resolve(driverOf(cloud)), agents: channel, clock: new RealClock(), logger: quiet, ...settings, ...overrides });
 }
 
 function driverOf(cloud: string) {
@@ -152,7 +151,7 @@ describe('recovery hands', () => {
       await hands.awaitAgent(db.assemblyId, { instanceId: db.instance.id });
       expect(runsNow(db.assemblyId, db.instance.id)).toBe(true);
       const fenced = await hands.fence(cloud, db.instance.id);
-      expect(fenced).toMatchObject({ action: 'terminate', confirmedBy: expect.stringMatching(/^cloud-(status|gone)$/) });
+      expect(fenced).toMatchObject({ action: 'terminate', confirmedBy: expect.stringMatching(/^cloud-(status|gone)$/) as string });
       expect(runsNow(db.assemblyId, db.instance.id)).toBe(false);
       const seen = await hands.describe(cloud, db.instance.id);
       expect(seen === undefined || seen.state === 'terminated').toBe(true);
@@ -168,7 +167,7 @@ describe('recovery hands', () => {
     try {
       const failure = await impatient.fence('sim-openstack', db.instance.id).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(FenceUnconfirmed);
-      expect(Date.now() - startedAt).toBeLessThan(1_500 + 500);
+      expect(Date.now() - startedAt).toBeLessThan(1_500 + 1_000);
       expect(runsNow(db.assemblyId, db.instance.id)).toBe(true);
     } finally {
       await heal(outage);
@@ -183,7 +182,7 @@ describe('recovery hands', () => {
     try {
       const startedAt = Date.now();
       await expect(hands.fence('sim-openstack', db.instance.id, AbortSignal.timeout(300))).rejects.toMatchObject({ name: 'TimeoutError' });
-      expect(Date.now() - startedAt).toBeLessThan(300 + 200);
+      expect(Date.now() - startedAt).toBeLessThan(1_000);
     } finally {
       await heal(outage);
     }

@@ -322,9 +322,9 @@ export class RecoveryHands {
           settle();
           resolve(value);
         },
-        (error: unknown) => {
+        (error: Error) => {
           settle();
-          reject(error as Error);
+          reject(error);
         },
       );
     });
