@@ -361,6 +361,13 @@ export function rungs(steps: readonly IncidentStep[]): string[] {
   return steps.map((step) => `${step.kind}:${step.state}`);
 }
 
+const ladderKinds = new Set(['restart-resource', 'reboot', 'hard-reboot', 'recreate', 'restart-deployable']);
+
+/** An incident's rungs of the ladder as `kind:state`, in order (its launch, stop and fence steps left out). */
+export function ladderRungs(steps: readonly IncidentStep[]): string[] {
+  return rungs(steps.filter((step) => ladderKinds.has(step.kind)));
+}
+
 /** Whether the steps are listed in the order they were taken. */
 export function stepsInOrder(steps: readonly IncidentStep[]): boolean {
   const intended = steps.map((step) => Date.parse(step.intendedAt));
