@@ -1,6 +1,6 @@
 /**
- * How fast recovery acts and how it holds up in a storm: a registry, a monitor and a recovery
- * service in this process, the simulator's cloud with its agents beating over RabbitMQ, on a
+ * How fast recovery acts and how it holds up in a storm: a registry and a recovery service in
+ * this process, a monitor process, the simulator's cloud with its agents beating over RabbitMQ, on a
  * database and bus prefix of their own. Deployables are applied and started through the
  * registry's API and launched by recovery.
  *
@@ -24,11 +24,11 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { DomainEvent, ManifestInput } from '@defib/contracts';
-import { createMonitorService, loadMonitorConfig } from '@defib/monitor';
 import { Bus, busTopology, createLogger, deleteBusObjects, processEnvironment } from '@defib/platform';
 import { createRecoveryService, loadRecoveryConfig } from '@defib/recovery';
 import { createRegistryService, loadRegistryConfig } from '@defib/registry';
 import { createSimulator, faultSpecSchema } from '@defib/simulator';
+import { startServiceProcess } from '../test/support/service-process.ts';
 import { fixed, ms, percentiles, print } from './figures.ts';
 
 const environment = processEnvironment();
@@ -80,7 +80,8 @@ async function run(): Promise<void> {
   const adminToken = randomBytes(24).toString('hex');
   const serviceToken = randomBytes(16).toString('hex');
   const loadAtStart = loadavg();
-  const logger = createLogger({ service: 'bench', level: 'warn' });
+  // The services' warnings under this load (leases lost to a busy event loop, launches retried) are many; errors only.
+  const logger = createLogger({ service: 'bench', level: 'error' });
   print(`recovery storm: a ${settings.hostVms}-VM host failure under ${settings.limit} concurrent actions; ${settings.incidents} concurrent incidents`);
 
   const admin = new pg.Client({ connectionString: DATABASE_URL });
@@ -155,13 +156,19 @@ async function run(): Promise<void> {
     });
 
     const services = { ...shared, DEFIB_REGISTRY_URL: registryUrl };
-    const monitor = createMonitorService(
-      loadMonitorConfig({ ...services, DEFIB_SECRET_KEY: randomBytes(32).toString('base64'), MONITOR_REPLICA_ID: 'bench-monitor', MONITOR_BOOT_GRACE: '8s', MONITOR_CLOUD_POLL_INTERVAL: '500ms', MONITOR_LEASE: '3s' }),
-      { logger },
-    );
+    // The monitor runs as a process of its own, as it would in production; recovery stays here for `onAction`.
     consumers.push(`monitor.bench-monitor`);
-    await monitor.start();
-    cleanUps.push(() => monitor.stop());
+    const monitor = await startServiceProcess('monitor', {
+      ...services,
+      // Info: the process says it listens at that level.
+      LOG_LEVEL: 'info',
+      DEFIB_SECRET_KEY: randomBytes(32).toString('base64'),
+      MONITOR_REPLICA_ID: 'bench-monitor',
+      MONITOR_BOOT_GRACE: '8s',
+      MONITOR_CLOUD_POLL_INTERVAL: '500ms',
+      MONITOR_LEASE: '3s',
+    });
+    cleanUps.push(() => monitor.kill('SIGTERM'));
 
     /** First action of each incident (by its id), with the incident's trigger event. */
     const firstActions = new Map<string, { at: number; triggerEventId: string | null }>();

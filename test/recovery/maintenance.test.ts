@@ -20,7 +20,7 @@ afterAll(async () => {
 describe('maintenance', () => {
   it('records a failure during maintenance without acting, and recovers it once maintenance ends', async () => {
     const { deployable, assemblyId } = await runningAssembly(world, 'upkeep');
-    await world.registry.json('PUT', '/v1/deployables/upkeep/maintenance', 200, { body: { reason: 'kernel upgrade' } });
+    await world.registry.json('PUT', '/v1/deployables/upkeep/maintenance', 201, { body: { reason: 'kernel upgrade' } });
     await world.waitForEvent('deployable.maintenance-entered', (event) => event.subject.deployableId === deployable.id, 10_000);
 
     await world.fault({ kind: 'vm-crash', target: { assembly: assemblyId } });

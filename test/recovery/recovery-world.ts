@@ -303,13 +303,11 @@ export async function startRecoveryWorld(options: RecoveryWorldOptions = {}): Pr
       return recoveryApi.json<Incident & { steps: IncidentStep[] }>('GET', `/v1/incidents/${id}`, 200);
     },
     async waitForClosedIncident(about, timeoutMs = 30_000) {
-      const closed = await waitFor(
-        async () => {
-          const found = (await world.incidents({ state: 'closed' })).find((incident) => incident.assemblyId === about || incident.resourceId === about);
-          return found;
-        },
-        { timeoutMs, intervalMs: 200, what: `an incident about ${about} to close` },
-      );
+      const closed = await waitFor(async () => (await world.incidents({ state: 'closed' })).find((incident) => incident.assemblyId === about || incident.resourceId === about), {
+        timeoutMs,
+        intervalMs: 200,
+        what: `an incident about ${about} to close`,
+      });
       return world.incident(closed.id);
     },
     async close() {
