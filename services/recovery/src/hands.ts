@@ -202,6 +202,11 @@ export class RecoveryHands {
     throw new VerificationFailed('timeout', `assembly ${assemblyId}: VM ${expect.instanceId} did not answer within ${timeoutMs} ms`);
   }
 
+  /** One ping, answered within `timeoutMs` or not at all: is the agent there now, from which VM and boot? */
+  probe(assemblyId: string, timeoutMs: number): Promise<PingReply> {
+    return this.#options.agents.ping(assemblyId, { timeoutMs });
+  }
+
   /**
    * Restarts a resource through its agent with THIS commandId (a resent command reuses it, and the
    * agent answers it again rather than restarting twice), then verifies with a ping from the same VM
