@@ -10,15 +10,8 @@ import { AppError, type Outbox } from '@defib/platform';
 import type { Kysely, Transaction } from 'kysely';
 import { deployableRepository, type DeployableRecord } from './deployable.repository.ts';
 import { maintenanceRepository, type MaintenanceTerms } from './maintenance.repository.ts';
-import { remember } from './status-projection.ts';
-import type { AssemblyMaintenanceRow, DeployableMaintenanceRow, RegistryTables } from './tables.ts';
-
-/** Maintenance as the API shows it; `until` and `reason` only when set. */
-export interface MaintenanceWindow {
-  since: string;
-  until?: string;
-  reason?: string;
-}
+import { remember, windowOf, type MaintenanceWindow } from './status-projection.ts';
+import type { RegistryTables } from './tables.ts';
 
 /** A deployable's maintenance and that of each assembly in maintenance, by assembly name. */
 export interface MaintenanceState {
@@ -54,14 +47,6 @@ export interface MaintenanceTarget {
   assembly?: string | undefined;
 }
 
-export function windowOf(row: DeployableMaintenanceRow | AssemblyMaintenanceRow): MaintenanceWindow {
-  return {
-    since: row.since.toISOString(),
-    ...(row.until === null ? {} : { until: row.until.toISOString() }),
-    ...(row.reason === null ? {} : { reason: row.reason }),
-  };
-}
-
 type MaintenanceEvent = DomainEvent<'deployable.maintenance-entered' | 'deployable.maintenance-left' | 'assembly.maintenance-entered' | 'assembly.maintenance-left'>;
 
 type DeployableSubject = { deployableId: string; deployable: string };
@@ -80,6 +65,11 @@ function leftEvent(subject: Subject, ended: 'requested' | 'expired', correlation
   return isAssembly(subject) ? createDomainEvent('assembly.maintenance-left', { ...init, subject }) : createDomainEvent('deployable.maintenance-left', { ...init, subject });
 }
 
+/**
+ * The maintenance desk over the registry's tables. Changes to one deployable's maintenance (its
+ * own or its assemblies') are serialised by locking the deployable's row; `now` decides when an
+ * `until` is past, both for a request and for the expiry sweep.
+ */
 export function createMaintenanceDesk(db: Kysely<RegistryTables>, outbox: Outbox<RegistryTables>, now: () => Date): MaintenanceDesk {
   async function announce(trx: Transaction<RegistryTables>, events: MaintenanceEvent[]): Promise<void> {
     if (events.length === 0) return;
@@ -88,7 +78,8 @@ export function createMaintenanceDesk(db: Kysely<RegistryTables>, outbox: Outbox
   }
 
   async function stateOf(trx: Kysely<RegistryTables>, record: DeployableRecord): Promise<MaintenanceState> {
-    const [own, assemblies] = [await maintenanceRepository.deployable(trx, record.id), await maintenanceRepository.assemblies(trx, record.id)];
+    const own = await maintenanceRepository.deployable(trx, record.id);
+    const assemblies = await maintenanceRepository.assemblies(trx, record.id);
     const names = new Map(record.assemblies.map((assembly) => [assembly.id, assembly.name]));
     return {
       deployable: record.name,

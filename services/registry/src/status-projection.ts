@@ -8,9 +8,8 @@ import type { DeployableState, DomainEvent, EventType, IncidentLevel, RecoverySt
 import type { InboxHandlers } from '@defib/platform';
 import type { Kysely, Transaction } from 'kysely';
 import { maintenanceRepository } from './maintenance.repository.ts';
-import { windowOf, type MaintenanceWindow } from './maintenance.ts';
 import { statusRepository, type AssemblyChange, type IncidentChanges } from './status.repository.ts';
-import type { ObservedAssemblyState, RegistryTables } from './tables.ts';
+import type { AssemblyMaintenanceRow, DeployableMaintenanceRow, ObservedAssemblyState, RegistryTables } from './tables.ts';
 
 /** How many events per deployable the status keeps. */
 export const RECENT_EVENTS_KEPT = 50;
@@ -115,6 +114,21 @@ export function statusProjectionHandlers(): InboxHandlers<RegistryTables> {
     await remember(trx, scoped);
   };
   return Object.fromEntries(projectedEventTypes.map((type) => [type, project]));
+}
+
+/** Maintenance as the API shows it (in the status and the maintenance routes); `until` and `reason` only when set. */
+export interface MaintenanceWindow {
+  since: string;
+  until?: string;
+  reason?: string;
+}
+
+export function windowOf(row: DeployableMaintenanceRow | AssemblyMaintenanceRow): MaintenanceWindow {
+  return {
+    since: row.since.toISOString(),
+    ...(row.until === null ? {} : { until: row.until.toISOString() }),
+    ...(row.reason === null ? {} : { reason: row.reason }),
+  };
 }
 
 /** The status document of one deployable. */
