@@ -176,6 +176,19 @@ describe('maintenance', () => {
     });
   });
 
+  it('ends an expired maintenance once when sweeps race, as two replicas’ would', async () => {
+    await deployable('raced');
+    const until = inSeconds(0.3);
+    await registry.json('PUT', '/v1/deployables/raced/assemblies/db/maintenance', 201, { body: { until } });
+    await waitFor(() => (Date.now() > Date.parse(until) ? true : undefined), { what: 'the maintenance to pass its until' });
+    await Promise.all([registry.service.maintenance.expire(), registry.service.maintenance.expire(), registry.service.maintenance.expire()]);
+    await announced('raced', 'assembly.maintenance-left');
+    // A later event about the same deployable is the barrier: a duplicate would have arrived before it.
+    await registry.json('PUT', '/v1/deployables/raced/maintenance', 201);
+    await announced('raced', 'deployable.maintenance-entered');
+    expect(maintenanceEvents('raced').map((event) => event.type)).toEqual(['assembly.maintenance-entered', 'assembly.maintenance-left', 'deployable.maintenance-entered']);
+  });
+
   describe('refused requests', () => {
     it('refuses a past, malformed or doubled end with a 400 naming the field', async () => {
       const cases: [unknown, string][] = [
