@@ -287,7 +287,7 @@ export class RecoveryHands {
         lastStatus = instance.cloudStatus;
         if (fencedStates.has(instance.state)) return { confirmedBy: 'cloud-status', cloudStatus: instance.cloudStatus };
       } catch (error) {
-        if (isCloudError(error) && error.kind === 'not-found') return { confirmedBy: 'cloud-gone', cloudStatus: lastStatus ?? 'not-found' };
+        if (isCloudError(error) && error.kind === 'not-found') return { confirmedBy: 'cloud-gone', cloudStatus: 'gone' };
         if (!isCloudError(error)) throw error;
         lastError = error;
         this.#logger.warn({ cloud, instanceId, kind: error.kind, detail: error.detail }, 'cloud error while fencing; trying again');

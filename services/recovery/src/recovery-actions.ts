@@ -498,7 +498,8 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
           reason: decision.reason,
           detail: JSON.stringify({
             ...(resource === undefined ? {} : { resource }),
-            ...(assembly?.instance_id == null ? {} : { instanceId: assembly.instance_id, previousInstanceId: kind === 'recreate' ? assembly.instance_id : undefined }),
+            // A reboot acts on `instanceId`; a recreate fences `previousInstanceId` and records its new VM as `instanceId`.
+            ...(assembly?.instance_id == null ? {} : kind === 'recreate' ? { previousInstanceId: assembly.instance_id } : { instanceId: assembly.instance_id }),
             ...(assembly?.boot_id == null ? {} : { bootBefore: assembly.boot_id }),
             ...(kind === 'restart-deployable' ? { stage: 'stopping' } : {}),
           }),
