@@ -700,7 +700,8 @@ export async function reconfigure(ctx: ActionContext, reconfiguration: Reconfigu
   const attempts = reconfiguration.attempts + 1;
   if (unresolved.length > 0) {
     await journal.write('waiting for an address', (trx) =>
-      trx.updateTable('reconfigurations').set({ not_before: new Date(ctx.clock.now() + ctx.retryDelay(attempts)), attempts: reconfiguration.attempts, last_error: `waiting for the address of ${unresolved.map((ref) => ref.ref).join(', ')}` }).where('assembly_id', '=', reconfiguration.assembly_id).where('resource', '=', reconfiguration.resource).execute(),
+      // An address that never comes (an assembly without a network) is waited for with a growing backoff, the reason on record.
+      trx.updateTable('reconfigurations').set({ not_before: new Date(ctx.clock.now() + ctx.retryDelay(attempts)), attempts, last_error: `waiting for the address of ${unresolved.map((ref) => ref.ref).join(', ')}` }).where('assembly_id', '=', reconfiguration.assembly_id).where('resource', '=', reconfiguration.resource).execute(),
     );
     return;
   }
