@@ -469,7 +469,8 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
     return;
   }
   const kind: RecoveryStep = decision.do;
-  const attempt = decision.attempt;
+  // Counted from the journal, so a rung retried after an error outside the ladder is its next attempt.
+  const attempt = incidentSteps.filter((step) => step.kind === kind && step.state !== 'skipped').length + 1;
   const previousKind = [...incidentSteps].reverse().find((step) => step.state !== 'skipped' && LADDER_KINDS.has(step.kind))?.kind as RecoveryStep | undefined;
   const skipped = 'skipped' in decision ? decision.skipped : [];
   const action = kind === 'restart-resource' ? 'restart' : kind === 'recreate' ? 'launch' : kind === 'restart-deployable' ? 'restart' : (decision as Extract<NextStep, { action: string }>).action;

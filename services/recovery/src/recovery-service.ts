@@ -45,7 +45,7 @@ export function createRecoveryService(config: RecoveryConfig, options: RecoveryS
   const leases = createLeaseClient({ db, holder: replicaId, ttlMs: config.leaseMs, clock });
 
   const connections = createCloudConnections({ db, source: registryConnectionSource(config.clouds), secrets: SecretBox.fromBase64(config.secretKey), logger, clock });
-  const drivers = cloudDriverFactory({ logger, metrics: kernel.metrics, clock });
+  const drivers = cloudDriverFactory({ logger, metrics: kernel.metrics, clock, policy: { budgetMs: config.cloudRetryBudgetMs } });
   const agents = new AgentChannel({
     url: config.amqpUrl,
     prefix: config.busPrefix,
