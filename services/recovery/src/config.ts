@@ -32,7 +32,8 @@ const perCloudActions = z
 
 export const recoveryEnvironmentSchema = z
   .object({
-    ...serviceEnvironmentShape(7103),
+    // Many deployables are worked on at once, each with its own short transactions.
+    ...serviceEnvironmentShape(7103, { databasePoolSize: 20 }),
     ...cloudConnectionEnvironmentShape,
     /** 32 random bytes, base64: seals recovery's copies of cloud credentials. */
     DEFIB_SECRET_KEY: secretKeyVariable,

@@ -16,6 +16,7 @@ import {
   type Address,
   type AssemblyFailureKind,
   type DomainEvent,
+  type PingReply,
   type RecoveryStep,
 } from '@defib/contracts';
 import type { Clock, Logger } from '@defib/platform';
@@ -399,18 +400,21 @@ async function closeIncident(trx: Trx, incident: IncidentRow, outcome: 'recovere
     .execute();
 }
 
-/** Whether the failure healed by itself: the agent answers from the current VM (and the resource runs). */
-async function healedAlready(ctx: ActionContext, incident: IncidentRow, assembly: AssemblyRow | undefined, resource: string | undefined): Promise<{ bootId: string } | undefined> {
+/** The assembly's agent's answer from its current VM, if it answers now (a hung or cut-off one costs the timeout). */
+async function probeAgent(ctx: ActionContext, assembly: AssemblyRow | undefined): Promise<PingReply | undefined> {
   if (assembly?.instance_id == null) return undefined;
   try {
     const reply = await ctx.hands.probe(assembly.id, PROBE_TIMEOUT_MS);
-    if (reply.instanceId !== assembly.instance_id) return undefined;
-    if (resource !== undefined && reply.resources.find((status) => status.name === resource)?.state !== 'running') return undefined;
-    if (resource === undefined && incident.level === 'assembly' && reply.resources.some((status) => status.state === 'failed')) return { bootId: reply.bootId };
-    return { bootId: reply.bootId };
+    return reply.instanceId === assembly.instance_id ? reply : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Whether an answer shows the failure healed: the VM answers (an assembly incident), and the resource runs (a resource incident). */
+function healedBy(reply: PingReply | undefined, resource: string | undefined): reply is PingReply {
+  if (reply === undefined) return false;
+  return resource === undefined || reply.resources.find((status) => status.name === resource)?.state === 'running';
 }
 
 /**
@@ -428,8 +432,10 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
   const incidentSteps = await ctx.db.selectFrom('steps').selectAll().where('incident_id', '=', incident.id).orderBy('intended_at').execute();
   const now = clock.now();
   const acted = incidentSteps.some((step) => step.state !== 'skipped');
+  let answer: PingReply | undefined;
   if (incident.level !== 'deployable' && (incident.level === 'resource' || (!acted && now - incident.updated_at.getTime() > PROBE_STALE_AFTER_MS))) {
-    const healed = await healedAlready(ctx, incident, assembly, resource);
+    answer = await probeAgent(ctx, assembly);
+    const healed = healedBy(answer, resource) ? answer : undefined;
     if (healed !== undefined && assembly?.instance_id != null) {
       await journal.write('closing a healed incident', async (trx) => {
         await closeIncident(trx, incident, 'recovered');
@@ -446,7 +452,8 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
   const policy = policyFor(deployable, assembly, resource);
   const history = await ladderHistory(ctx, policy);
   const failure = incident.level === 'resource' ? 'resource-failed' : (incident.failure.kind as AssemblyFailureKind | undefined);
-  const vm = incident.level === 'deployable' ? ({ state: 'unknown' } as VmCondition) : await vmCondition(ctx, assembly);
+  // A VM whose agent answers runs: the cloud (rate-limited, slow in a storm) is asked only when it does not.
+  const vm: VmCondition = incident.level === 'deployable' ? { state: 'unknown' } : answer !== undefined ? { state: 'running' } : await vmCondition(ctx, assembly);
   const decision = nextStep(
     policy,
     history,
@@ -527,8 +534,8 @@ export async function runRung(ctx: ActionContext, incident: IncidentRow, step: S
   const subject = incidentSubject(ctx, incident, assembly);
   const resource = step.detail.resource as string | undefined;
   if (kind === 'restart-deployable') return restartDeployable(ctx, incident, step);
-  const others = await assembliesOf(ctx.db, deployable.id);
-  const release = await ctx.slots.acquire({ cloud: deployable.cloud, healthyShare: healthyShare(others), incidentOpenedAt: incident.opened_at.getTime(), signal: ctx.signal });
+  // A resource restart goes through the agent, not the cloud: it takes none of the cloud's action slots.
+  const release = kind === 'restart-resource' ? () => undefined : await ctx.slots.acquire({ cloud: deployable.cloud, healthyShare: healthyShare(await assembliesOf(ctx.db, deployable.id)), incidentOpenedAt: incident.opened_at.getTime(), signal: ctx.signal });
   try {
     if (assembly === undefined) throw new Error(`step ${step.id} (${kind}) names no assembly`);
     if (kind === 'restart-resource') {
