@@ -1,5 +1,5 @@
-# One image recipe for every Defib part: SERVICE_DIR picks the workspace to run
-# (services/registry, services/notifier, simulator, …). Node 24 runs the TypeScript sources
+# One image recipe for every Defib part: SERVICE_DIR picks the workspace to run (services/registry,
+# services/monitor, services/recovery, services/notifier, simulator). Node 24 runs the TypeScript sources
 # directly, so the image holds sources and production dependencies only.
 FROM node:24-slim AS deps
 ARG SERVICE_DIR
@@ -12,6 +12,7 @@ COPY packages/contracts/package.json packages/contracts/
 COPY packages/platform/package.json packages/platform/
 COPY packages/supervisor/package.json packages/supervisor/
 COPY services/monitor/package.json services/monitor/
+COPY services/recovery/package.json services/recovery/
 COPY services/registry/package.json services/registry/
 COPY services/notifier/package.json services/notifier/
 COPY simulator/package.json simulator/

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { monitorEnvironmentSchema } from '@defib/monitor';
 import { notifierEnvironmentSchema } from '@defib/notifier';
+import { recoveryEnvironmentSchema } from '@defib/recovery';
 import { registryEnvironmentSchema } from '@defib/registry';
 import { simulatorEnvironmentSchema } from '@defib/simulator';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +47,7 @@ interface Part {
 const parts: Part[] = [
   { name: 'registry', dir: 'services/registry', schema: registryEnvironmentSchema, port: 7101, dependsOn: ['postgres', 'rabbitmq'], connectsThroughEnvironment: true },
   { name: 'monitor', dir: 'services/monitor', schema: monitorEnvironmentSchema, port: 7102, dependsOn: ['postgres', 'rabbitmq'], connectsThroughEnvironment: true },
+  { name: 'recovery', dir: 'services/recovery', schema: recoveryEnvironmentSchema, port: 7103, dependsOn: ['postgres', 'rabbitmq'], connectsThroughEnvironment: true },
   { name: 'notifier', dir: 'services/notifier', schema: notifierEnvironmentSchema, port: 7104, dependsOn: ['postgres', 'rabbitmq'], connectsThroughEnvironment: true },
   { name: 'simulator', dir: 'simulator', schema: simulatorEnvironmentSchema, port: 7200, dependsOn: ['rabbitmq'], connectsThroughEnvironment: false },
 ];
@@ -122,15 +124,34 @@ describe('deployment files', () => {
     });
   }
 
-  it('lets the monitor fetch cloud credentials from the registry with a token the registry accepts', () => {
+  for (const name of ['monitor', 'recovery']) {
+    it(`lets the ${name} fetch cloud credentials from the registry with a token the registry accepts`, () => {
+      const environment = compose.services[name]?.environment ?? {};
+      const registry = compose.services.registry?.environment ?? {};
+      expect(variableOf(environment.DEFIB_SERVICE_TOKEN)).toBeDefined();
+      expect(variableOf(registry.DEFIB_SERVICE_TOKENS)).toBe(variableOf(environment.DEFIB_SERVICE_TOKEN));
+      const registryUrl = new URL(environment.DEFIB_REGISTRY_URL ?? '');
+      expect(registryUrl.hostname).toBe('registry');
+      expect(Number(registryUrl.port)).toBe(Number(registry.PORT));
+    });
+  }
+
+  it('signs agent messages in the monitor and recovery with the same installation secret, and seals credentials with the same key', () => {
     const monitor = compose.services.monitor?.environment ?? {};
-    const registry = compose.services.registry?.environment ?? {};
-    const variableOf = (reference: string | undefined) => /^\$\{([A-Z_]+)[:}]/.exec(reference ?? '')?.[1];
-    expect(variableOf(monitor.DEFIB_SERVICE_TOKEN)).toBeDefined();
-    expect(variableOf(registry.DEFIB_SERVICE_TOKENS)).toBe(variableOf(monitor.DEFIB_SERVICE_TOKEN));
-    const registryUrl = new URL(monitor.DEFIB_REGISTRY_URL ?? '');
-    expect(registryUrl.hostname).toBe('registry');
-    expect(Number(registryUrl.port)).toBe(Number(registry.PORT));
+    const recovery = compose.services.recovery?.environment ?? {};
+    for (const variable of ['DEFIB_AGENT_SECRET', 'DEFIB_SECRET_KEY']) {
+      expect(variableOf(recovery[variable]), variable).toBe(variable);
+      expect(variableOf(monitor[variable]), variable).toBe(variable);
+    }
+  });
+
+  it('hands the VMs an agent broker URL that reaches the compose RabbitMQ by default', () => {
+    const reference = compose.services.recovery?.environment?.RECOVERY_AGENT_BROKER_URL ?? '';
+    expect(variableOf(reference)).toBe('RECOVERY_AGENT_BROKER_URL');
+    const broker = new URL(sampleValue(reference));
+    expect(broker.hostname).toBe('rabbitmq');
+    expect(broker.username).toBe(compose.services.rabbitmq?.environment?.RABBITMQ_DEFAULT_USER);
+    expect(broker.password).toBe(compose.services.rabbitmq?.environment?.RABBITMQ_DEFAULT_PASS);
   });
 
   it('lets the simulator’s seed and speed be chosen when starting, with defaults its configuration accepts', () => {
@@ -178,6 +199,11 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
     .map((entry) => `${entry.parentPath}/${entry.name}`);
+}
+
+/** The variable a `${VAR:?…}` or `${VAR:-…}` reference names. */
+function variableOf(reference: string | undefined): string | undefined {
+  return /^\$\{([A-Z_]+)[:}]/.exec(reference ?? '')?.[1];
 }
 
 /** What compose would substitute: the `${VAR:-default}` default, or a plausible value for a required `${VAR:?…}`. */

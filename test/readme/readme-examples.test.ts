@@ -27,8 +27,10 @@ const shellBlocks = fencedBlocks('sh');
 const httpBlocks = shellBlocks.filter((block) => /^\s*curl /m.test(block));
 const curlCount = httpBlocks.reduce((count, block) => count + (block.match(/^\s*curl /gm)?.length ?? 0), 0);
 
-/** Default port of each part, as the README uses them. */
-const DEFAULT_PORTS: Record<string, string> = { registry: '7101', monitor: '7102', notifier: '7104', simulator: '7200' };
+/** Default port of each part this checkout runs (recovery once its entry point exists), as the README uses them. */
+const DEFAULT_PORTS: Record<string, string> = Object.fromEntries(
+  Object.entries({ registry: '7101', monitor: '7102', recovery: '7103', notifier: '7104', simulator: '7200' }).filter(([part]) => existsSync(join(root, part === 'simulator' ? part : `services/${part}`, 'src', 'main.ts'))),
+);
 
 /** Records each curl's status code and command line instead of printing the answer. */
 const CURL_RECORDER = `curl() {
@@ -86,6 +88,7 @@ describe('the README', () => {
           `DEFIB_SERVICE_TOKEN=${serviceToken}`,
           `DEFIB_SERVICE_TOKENS=${serviceToken}`,
           'MONITOR_REPLICA_ID=readme',
+          'RECOVERY_REPLICA_ID=readme',
           `DATABASE_URL=${database.url}`,
           `AMQP_URL=${bus.url}`,
           `BUS_PREFIX=${bus.prefix}`,
@@ -119,7 +122,7 @@ describe('the README', () => {
 
     afterAll(async () => {
       await supervisor?.stop('SIGTERM');
-      await cleanUpServiceBus(bus, ['registry', 'monitor', 'monitor.readme', 'notifier']);
+      await cleanUpServiceBus(bus, ['registry', 'monitor', 'monitor.readme', 'recovery', 'recovery.readme', 'notifier']);
       await database?.drop();
       if (checkout !== undefined) rmSync(checkout, { recursive: true, force: true });
     });

@@ -141,12 +141,14 @@ export const watchRepository = {
   /** Records what the clouds say of the VMs whose view changed. */
   async saveViews(db: Kysely<MonitorTables>, views: readonly CloudView[]): Promise<void> {
     if (views.length === 0) return;
+    // A listing read in pages while VMs come and go can show one VM twice; one upsert may touch a row once.
+    const unique = [...new Map(views.map((view) => [view.instanceId, view])).values()];
     await db.transaction().execute(async (trx) => {
       await lockAndNotify(trx);
       await trx
         .insertInto('cloud_views')
         .values(
-          views.map((view) => ({
+          unique.map((view) => ({
             instance_id: view.instanceId,
             cloud: view.cloud,
             state: view.state,

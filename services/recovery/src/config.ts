@@ -32,7 +32,8 @@ const perCloudActions = z
 
 export const recoveryEnvironmentSchema = z
   .object({
-    ...serviceEnvironmentShape(7103),
+    // Many deployables are worked on at once, each with its own short transactions.
+    ...serviceEnvironmentShape(7103, { databasePoolSize: 20 }),
     ...cloudConnectionEnvironmentShape,
     /** 32 random bytes, base64: seals recovery's copies of cloud credentials. */
     DEFIB_SECRET_KEY: secretKeyVariable,
@@ -54,6 +55,12 @@ export const recoveryEnvironmentSchema = z
     RECOVERY_COMMAND_TIMEOUT: duration.default(10_000),
     /** How often a VM being verified is pinged. */
     RECOVERY_VERIFY_INTERVAL: duration.default(250),
+    /**
+     * How long one cloud call may keep being retried (outages, throttling) before the step it serves
+     * counts as errored and is retried later with backoff: long enough to ride out a blip, short enough
+     * not to hold an action slot through an outage.
+     */
+    RECOVERY_CLOUD_RETRY_BUDGET: duration.default(30_000),
     /** How long a fence (terminate, then the cloud confirming it) may take before it counts as unconfirmed. */
     RECOVERY_FENCE_TIMEOUT: duration.default(60_000),
     /** Recovery actions (a reboot until verified, a fence and launch until the new VM answers) under way at once per cloud, by default. */
@@ -83,6 +90,7 @@ export interface RecoveryConfig extends ServiceConfig {
   commandTimeoutMs: number;
   verifyIntervalMs: number;
   fenceTimeoutMs: number;
+  cloudRetryBudgetMs: number;
   /** Concurrent recovery actions per cloud: `default`, or the cloud's own entry in `byCloud`. */
   cloudActions: { default: number; byCloud: Readonly<Record<string, number>> };
   maxDeployables: number;
@@ -104,6 +112,7 @@ export function loadRecoveryConfig(env: Environment): RecoveryConfig {
     commandTimeoutMs: parsed.RECOVERY_COMMAND_TIMEOUT,
     verifyIntervalMs: parsed.RECOVERY_VERIFY_INTERVAL,
     fenceTimeoutMs: parsed.RECOVERY_FENCE_TIMEOUT,
+    cloudRetryBudgetMs: parsed.RECOVERY_CLOUD_RETRY_BUDGET,
     cloudActions: { default: parsed.RECOVERY_CLOUD_ACTIONS, byCloud: parsed.RECOVERY_CLOUD_ACTIONS_BY_CLOUD },
     maxDeployables: parsed.RECOVERY_MAX_DEPLOYABLES,
     retry: { baseMs: parsed.RECOVERY_RETRY_BASE, maxMs: parsed.RECOVERY_RETRY_MAX },

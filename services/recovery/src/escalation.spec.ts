@@ -151,11 +151,23 @@ describe('escalation', () => {
       expect(nextStep(ladder, [step('recreate')], assemblyFailed('crashed'), now)).toMatchObject({ do: 'reboot' });
     });
 
-    it('restarts the deployable when the ladder is exhausted in this incident', () => {
+    it('tries the last rung again once every rung was tried, while the assembly has recoveries left', () => {
       const history = [step('reboot'), step('hard-reboot'), step('recreate', { incidentId: 'inc-1' })];
       const next = nextStep({ ...policy, assembly: { ...policy.assembly, maxRecoveries: 5 } }, history, assemblyFailed('crashed'), now);
-      expect(next).toMatchObject({ do: 'restart-deployable', attempt: 1, skipped: [] });
-      expect(next.reason).toContain('every rung of the ladder (reboot, hard-reboot, recreate) was tried in this incident');
+      expect(next).toMatchObject({ do: 'recreate', attempt: 2, skipped: [] });
+      expect(next.reason).toContain('trying the last rung again (4 of at most 5 recoveries within 15m)');
+    });
+
+    it('restarts the deployable when every rung was tried and the last one cannot help', () => {
+      const history = [step('reboot')];
+      const next = nextStep({ ...policy, assembly: { ...policy.assembly, maxRecoveries: 5, ladder: ['reboot'] } }, history, assemblyFailed('crashed', { state: 'gone' }), now);
+      expect(next).toMatchObject({ do: 'restart-deployable', attempt: 1 });
+      expect(next.reason).toContain('every rung of the ladder (reboot) was tried in this incident and the last cannot help');
+    });
+
+    it('never goes back down the ladder once the incident restarted the deployable', () => {
+      const history = [step('reboot'), step('hard-reboot'), step('recreate'), step('restart-deployable')];
+      expect(nextStep({ ...policy, assembly: { ...policy.assembly, maxRecoveries: 5 } }, history, assemblyFailed('crashed'), now)).toMatchObject({ do: 'restart-deployable', attempt: 2 });
     });
 
     it("restarts the deployable once the assembly's recoveries in any incident reach maxRecoveries within the window", () => {
@@ -215,7 +227,7 @@ describe('escalation', () => {
     it('does not wait for a changing VM once the ladder is exhausted in this incident', () => {
       const history = [step('reboot'), step('hard-reboot'), step('recreate')];
       const roomy = { ...policy, assembly: { ...policy.assembly, maxRecoveries: 5 } };
-      expect(nextStep(roomy, history, assemblyFailed('crashed', { state: 'rebooting' }), now)).toMatchObject({ do: 'restart-deployable' });
+      expect(nextStep(roomy, history, assemblyFailed('crashed', { state: 'rebooting' }), now)).toMatchObject({ do: 'recreate', attempt: 2 });
     });
 
     it.each(['gone', 'terminated', 'terminating'] as const)('skips both reboots of a %s VM and recreates it', (state) => {

@@ -9,7 +9,9 @@
  *    `maxRestarts` times within the resource window (any incident of that resource counts);
  * 2. the assembly's `ladder` (`reboot`, `hard-reboot`, `recreate`, as the manifest orders them),
  *    at most `maxRecoveries` rungs within the assembly window (any incident of that assembly),
- *    each rung once per incident, rungs that cannot help this failure skipped with the reason;
+ *    each rung once per incident, rungs that cannot help this failure skipped with the reason; once
+ *    every rung was tried, the last one is tried again while recoveries are left (a recreate whose
+ *    new VM failed to boot may work on the next one), and never again after the deployable restarted;
  * 3. `restart-deployable`, at most `maxFailures` times within the deployable window;
  * 4. `give-up`.
  *
@@ -168,7 +170,17 @@ function climbLadder(decision: Decision, skipped: SkippedRung[], because: string
     }
     return { do: rung, action: plan.action, attempt: attemptOf(decision, rung), reason: reasonFor(plan.reason), skipped: [...skipped, ...passedOver] };
   }
-  const exhausted = remaining.length === 0 ? `every rung of the ladder (${ladder.join(', ')}) was tried in this incident` : `no rung left of the ladder (${ladder.join(', ')}) can help`;
+  // Every rung was tried and the assembly still has recoveries left: its last rung is tried again
+  // (a recreate whose new VM failed to boot may work on the next VM); the deployable is restarted
+  // only once the assembly's recoveries are used up, or when the last rung cannot help.
+  const last = ladder.at(-1);
+  const taken = (kind: RecoveryStep) => history.some((step) => step.incidentId === incidentId && step.kind === kind && step.outcome !== 'skipped');
+  if (remaining.length === 0 && last !== undefined && taken(last) && !taken('restart-deployable')) {
+    if (last === 'recreate') return { do: 'recreate', attempt: attemptOf(decision, last), reason: reasonFor(`trying the last rung again (${recoveries + 1} of at most ${maxRecoveries} recoveries within ${formatDuration(windowMs)}): recreating the VM (the old one fenced first)`), skipped };
+    const again = planReboot(last, vm, observation.failure);
+    if (!again.skip) return { do: last, action: again.action, attempt: attemptOf(decision, last), reason: reasonFor(`trying the last rung again (${recoveries + 1} of at most ${maxRecoveries} recoveries within ${formatDuration(windowMs)}): ${again.reason}`), skipped };
+  }
+  const exhausted = remaining.length === 0 ? `every rung of the ladder (${ladder.join(', ')}) was tried in this incident and the last cannot help` : `no rung left of the ladder (${ladder.join(', ')}) can help`;
   return restartDeployable(decision, [...skipped, ...passedOver], reasonFor(`${exhausted}: escalated to the deployable`));
 }
 

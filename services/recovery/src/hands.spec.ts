@@ -77,7 +77,7 @@ describe('fence', () => {
 
   it('is confirmed by a stopped VM, or by the cloud no longer knowing it', async () => {
     await expect(handsWith(driverWith([instance('stopped', 'SHUTOFF')])).fence(CLOUD, VM)).resolves.toMatchObject({ confirmedBy: 'cloud-status', cloudStatus: 'SHUTOFF' });
-    await expect(handsWith(driverWith([instance('stopping'), cloudError('not-found')])).terminate(CLOUD, VM)).resolves.toEqual({ confirmedBy: 'cloud-gone', cloudStatus: 'STOPPING' });
+    await expect(handsWith(driverWith([instance('stopping'), cloudError('not-found')])).terminate(CLOUD, VM)).resolves.toEqual({ confirmedBy: 'cloud-gone', cloudStatus: 'gone' });
   });
 
   it('tries again through cloud errors, the terminate included', async () => {

@@ -202,6 +202,11 @@ export class RecoveryHands {
     throw new VerificationFailed('timeout', `assembly ${assemblyId}: VM ${expect.instanceId} did not answer within ${timeoutMs} ms`);
   }
 
+  /** One ping, answered within `timeoutMs` or not at all: is the agent there now, from which VM and boot? */
+  probe(assemblyId: string, timeoutMs: number): Promise<PingReply> {
+    return this.#options.agents.ping(assemblyId, { timeoutMs });
+  }
+
   /**
    * Restarts a resource through its agent with THIS commandId (a resent command reuses it, and the
    * agent answers it again rather than restarting twice), then verifies with a ping from the same VM
@@ -282,7 +287,7 @@ export class RecoveryHands {
         lastStatus = instance.cloudStatus;
         if (fencedStates.has(instance.state)) return { confirmedBy: 'cloud-status', cloudStatus: instance.cloudStatus };
       } catch (error) {
-        if (isCloudError(error) && error.kind === 'not-found') return { confirmedBy: 'cloud-gone', cloudStatus: lastStatus ?? 'not-found' };
+        if (isCloudError(error) && error.kind === 'not-found') return { confirmedBy: 'cloud-gone', cloudStatus: 'gone' };
         if (!isCloudError(error)) throw error;
         lastError = error;
         this.#logger.warn({ cloud, instanceId, kind: error.kind, detail: error.detail }, 'cloud error while fencing; trying again');

@@ -6,4 +6,5 @@ export * from './incident-routes.ts';
 export * from './incident.repository.ts';
 export * from './intake.ts';
 export * from './migrations.ts';
+export * from './recovery-service.ts';
 export * from './tables.ts';

@@ -97,4 +97,27 @@ export const registryMigrations: Migrations = {
       await db.schema.createIndex('recent_events_by_deployable').on('recent_events').columns(['deployable_id', 'occurred_at']).execute();
     },
   },
+  '2026-12-02T0200-maintenance': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('deployable_maintenance')
+        .addColumn('deployable_id', 'uuid', (c) => c.primaryKey().references('deployables.id').onDelete('cascade'))
+        .addColumn('since', 'timestamptz', (c) => c.notNull())
+        .addColumn('until', 'timestamptz')
+        .addColumn('reason', 'text')
+        .execute();
+      await db.schema
+        .createTable('assembly_maintenance')
+        .addColumn('assembly_id', 'uuid', (c) => c.primaryKey().references('assemblies.id').onDelete('cascade'))
+        .addColumn('deployable_id', 'uuid', (c) => c.notNull().references('deployables.id').onDelete('cascade'))
+        .addColumn('since', 'timestamptz', (c) => c.notNull())
+        .addColumn('until', 'timestamptz')
+        .addColumn('reason', 'text')
+        .execute();
+      await db.schema.createIndex('assembly_maintenance_by_deployable').on('assembly_maintenance').column('deployable_id').execute();
+      // The expiry sweep asks for maintenance whose end has passed.
+      await db.schema.createIndex('deployable_maintenance_until').on('deployable_maintenance').column('until').execute();
+      await db.schema.createIndex('assembly_maintenance_until').on('assembly_maintenance').column('until').execute();
+    },
+  },
 };

@@ -1,10 +1,11 @@
 /** The registry's HTTP API under /v1. */
-import { cloudConnectionSchema, cloudRegistrationSchema, publicCloudSchema, validateManifest, type ManifestValidation } from '@defib/contracts';
+import { cloudConnectionSchema, cloudRegistrationSchema, durationSchema, publicCloudSchema, validateManifest, type ManifestValidation } from '@defib/contracts';
 import { AppError, defineRoute, type BodyParser, type Route } from '@defib/platform';
 import { z } from 'zod';
 import type { CloudChecks } from './cloud-checks.ts';
 import type { CloudCatalogue } from './clouds.ts';
 import type { DeployableCatalogue } from './deployables.ts';
+import type { MaintenanceDesk, MaintenanceTarget } from './maintenance.ts';
 import { unactedStartNotice } from './start-request.ts';
 import type { DeployableStatus } from './status-projection.ts';
 
@@ -82,10 +83,79 @@ function desiredStateRoute(action: 'start' | 'stop', deployables: DeployableCata
   });
 }
 
+const maintenanceWindowSchema = z.object({ since: z.string(), until: z.string().optional(), reason: z.string().optional() });
+
+const maintenanceStateSchema = z.object({
+  deployable: z.string(),
+  /** The deployable's own maintenance; null when it is not in maintenance. */
+  maintenance: maintenanceWindowSchema.nullable(),
+  /** Each assembly in maintenance, by name; assemblies not in maintenance are absent. */
+  assemblies: z.record(z.string(), maintenanceWindowSchema),
+});
+
+/** The body of a maintenance PUT: optional; an end (`until`) or a length (`for`), not both; neither means until asked to end. */
+const maintenanceBody = z
+  .strictObject({
+    until: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time with a zone, such as 2026-12-02T18:00:00Z' }).optional(),
+    for: durationSchema.optional(),
+    reason: z.string().min(1).max(500).optional(),
+  })
+  .optional();
+
+const MAINTENANCE_DESCRIPTION =
+  'While in maintenance, failures are still observed and reported but not recovered. The body is optional: `{"until": "<ISO 8601 time>"}` or `{"for": "30m"}` ends it by itself (announced with `ended: expired`), neither lasts until DELETE; `reason` is carried in the event. Answers the maintenance state `{deployable, maintenance: {since, until?, reason?} | null, assemblies: {<name>: {since, until?, reason?}}}`. Entering announces `<deployable|assembly>.maintenance-entered`; asking again with the same until and reason changes nothing and announces nothing, a new until or reason keeps `since` and announces again (a `for` always gives a new until).';
+
+/** `PUT` and `DELETE` of the maintenance of a deployable (no `:assembly`) or of one of its assemblies. */
+function maintenanceRoutes(level: 'deployable' | 'assembly', maintenance: MaintenanceDesk): Route[] {
+  const path = level === 'deployable' ? '/v1/deployables/:name/maintenance' : '/v1/deployables/:name/assemblies/:assembly/maintenance';
+  const params = level === 'deployable' ? nameParams : nameParams.extend({ assembly: z.string().regex(NAME, NAME_MESSAGE) });
+  const targetOf = (values: { name: string; assembly?: string }): MaintenanceTarget => ({ deployable: values.name, assembly: values.assembly });
+  const Level = level === 'deployable' ? 'Deployable' : 'Assembly';
+  const missing = level === 'deployable' ? 'No such deployable' : 'No such deployable or assembly';
+  return [
+    defineRoute({
+      method: 'put',
+      path,
+      operationId: `enter${Level}Maintenance`,
+      summary: `Put a ${level} in maintenance: its failures are reported, not recovered`,
+      description: MAINTENANCE_DESCRIPTION,
+      tags: ['maintenance'],
+      scope: 'write',
+      params,
+      body: maintenanceBody,
+      responses: {
+        200: { description: 'Already in maintenance (until or reason updated, or unchanged)', schema: maintenanceStateSchema },
+        201: { description: 'Entered maintenance', schema: maintenanceStateSchema },
+        400: problem('A malformed or past until, a bad duration, or both until and for'),
+        404: problem(missing),
+      },
+      async handler({ params: values, body, correlationId }) {
+        const { state, outcome } = await maintenance.enter(targetOf(values), { until: body?.until, forMs: body?.for, reason: body?.reason }, correlationId);
+        return { status: outcome === 'entered' ? 201 : 200, body: state, headers: { 'Defib-Maintenance-Outcome': outcome } };
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path,
+      operationId: `leave${Level}Maintenance`,
+      summary: `End a ${level}'s maintenance: its failures are recovered again`,
+      description: `Announces \`${level}.maintenance-left\` with \`ended: requested\` and answers the maintenance state. A ${level} not in maintenance is a 404 and announces nothing.`,
+      tags: ['maintenance'],
+      scope: 'write',
+      params,
+      responses: { 200: { description: 'Maintenance ended', schema: maintenanceStateSchema }, 404: problem(`${missing}, or not in maintenance`) },
+      async handler({ params: values, correlationId }) {
+        return { status: 200, body: await maintenance.leave(targetOf(values), correlationId) };
+      },
+    }),
+  ];
+}
+
 export interface RegistryRouteDependencies {
   clouds: CloudCatalogue;
   checks: CloudChecks;
   deployables: DeployableCatalogue;
+  maintenance: MaintenanceDesk;
   status: (name: string, recentLimit: number) => Promise<DeployableStatus>;
   /** How long a start request may wait for recovery before the status says nothing has acted on it. */
   unactedStartAfterMs: number;
@@ -97,7 +167,7 @@ function withWarnings<T extends object>(body: T, warnings: readonly string[]): T
   return warnings.length === 0 ? body : { ...body, warnings: [...warnings] };
 }
 
-export function registryRoutes({ clouds, checks, deployables, status, unactedStartAfterMs, now }: RegistryRouteDependencies): Route[] {
+export function registryRoutes({ clouds, checks, deployables, maintenance, status, unactedStartAfterMs, now }: RegistryRouteDependencies): Route[] {
   return [
     defineRoute({
       method: 'put',
@@ -257,6 +327,21 @@ export function registryRoutes({ clouds, checks, deployables, status, unactedSta
     }),
     desiredStateRoute('start', deployables),
     desiredStateRoute('stop', deployables),
+    defineRoute({
+      method: 'get',
+      path: '/v1/deployables/:name/maintenance',
+      operationId: 'getMaintenance',
+      summary: 'Show the maintenance of a deployable and of its assemblies',
+      tags: ['maintenance'],
+      scope: 'read',
+      params: nameParams,
+      responses: { 200: { description: 'The maintenance state', schema: maintenanceStateSchema }, 404: problem('No such deployable') },
+      async handler({ params }) {
+        return { status: 200, body: await maintenance.state(params.name) };
+      },
+    }),
+    ...maintenanceRoutes('deployable', maintenance),
+    ...maintenanceRoutes('assembly', maintenance),
     defineRoute({
       method: 'get',
       path: '/v1/deployables/:name/status',

@@ -7,8 +7,8 @@ const seconds = (count: number) => new Date(requestedAt.getTime() + count * 1000
 
 function statusOf(overrides: { desired?: 'running' | 'stopped'; deployableChangedAt?: string | null; assemblyChangedAt?: string | null } = {}): DeployableStatus {
   return {
-    deployable: { id: 'd', name: 'wordpress', version: 1, desired: overrides.desired ?? 'running', observed: 'stopped', reason: null, changedAt: overrides.deployableChangedAt ?? null },
-    assemblies: [{ id: 'a', name: 'db', desired: 'running', observed: 'pending', instanceId: null, addresses: [], reason: null, changedAt: overrides.assemblyChangedAt ?? null, resources: [] }],
+    deployable: { id: 'd', name: 'wordpress', version: 1, desired: overrides.desired ?? 'running', observed: 'stopped', reason: null, changedAt: overrides.deployableChangedAt ?? null, maintenance: null },
+    assemblies: [{ id: 'a', name: 'db', desired: 'running', observed: 'pending', instanceId: null, addresses: [], reason: null, changedAt: overrides.assemblyChangedAt ?? null, maintenance: null, resources: [] }],
     openIncidents: [],
     recentEvents: [],
   };

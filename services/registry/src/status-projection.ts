@@ -7,8 +7,9 @@
 import type { DeployableState, DomainEvent, EventType, IncidentLevel, RecoveryStep, ResourceState } from '@defib/contracts';
 import type { InboxHandlers } from '@defib/platform';
 import type { Kysely, Transaction } from 'kysely';
+import { maintenanceRepository } from './maintenance.repository.ts';
 import { statusRepository, type AssemblyChange, type IncidentChanges } from './status.repository.ts';
-import type { ObservedAssemblyState, RegistryTables } from './tables.ts';
+import type { AssemblyMaintenanceRow, DeployableMaintenanceRow, ObservedAssemblyState, RegistryTables } from './tables.ts';
 
 /** How many events per deployable the status keeps. */
 export const RECENT_EVENTS_KEPT = 50;
@@ -115,9 +116,34 @@ export function statusProjectionHandlers(): InboxHandlers<RegistryTables> {
   return Object.fromEntries(projectedEventTypes.map((type) => [type, project]));
 }
 
+/** Maintenance as the API shows it (in the status and the maintenance routes); `until` and `reason` only when set. */
+export interface MaintenanceWindow {
+  since: string;
+  until?: string;
+  reason?: string;
+}
+
+export function windowOf(row: DeployableMaintenanceRow | AssemblyMaintenanceRow): MaintenanceWindow {
+  return {
+    since: row.since.toISOString(),
+    ...(row.until === null ? {} : { until: row.until.toISOString() }),
+    ...(row.reason === null ? {} : { reason: row.reason }),
+  };
+}
+
 /** The status document of one deployable. */
 export interface DeployableStatus {
-  deployable: { id: string; name: string; version: number; desired: 'running' | 'stopped'; observed: DeployableState; reason: string | null; changedAt: string | null };
+  deployable: {
+    id: string;
+    name: string;
+    version: number;
+    desired: 'running' | 'stopped';
+    observed: DeployableState;
+    reason: string | null;
+    changedAt: string | null;
+    /** Null unless in maintenance (failures reported, not recovered). */
+    maintenance: MaintenanceWindow | null;
+  };
   assemblies: {
     id: string;
     name: string;
@@ -128,6 +154,8 @@ export interface DeployableStatus {
     addresses: unknown[];
     reason: string | null;
     changedAt: string | null;
+    /** Null unless this assembly is in maintenance itself (the deployable's maintenance is shown on the deployable). */
+    maintenance: MaintenanceWindow | null;
     resources: { id: string; name: string; observed: ResourceState; reason: string | null; changedAt: string | null }[];
   }[];
   openIncidents: { id: string; level: IncidentLevel; trigger: string; step: RecoveryStep | null; assemblyId: string | null; resourceId: string | null; openedAt: string; updatedAt: string }[];
@@ -142,7 +170,7 @@ export async function readStatus(
   const assemblyIds = deployable.assemblies.map((assembly) => assembly.id);
   const resourceIds = deployable.assemblies.flatMap((assembly) => assembly.resources.map((resource) => resource.id));
   // One snapshot, so the document never mixes states from before and after an event.
-  const [overall, assemblies, resources, incidents, events] = await db
+  const [overall, assemblies, resources, incidents, events, maintenance, assemblyMaintenance] = await db
     .transaction()
     .setIsolationLevel('repeatable read')
     .setAccessMode('read only')
@@ -152,6 +180,8 @@ export async function readStatus(
       await statusRepository.resourceStatuses(trx, resourceIds),
       await statusRepository.openIncidents(trx, deployable.id),
       await statusRepository.recentEvents(trx, deployable.id, recentLimit),
+      await maintenanceRepository.deployable(trx, deployable.id),
+      await maintenanceRepository.assemblies(trx, deployable.id),
     ] as const);
   return {
     deployable: {
@@ -162,9 +192,11 @@ export async function readStatus(
       observed: overall?.state ?? 'stopped',
       reason: overall?.reason ?? null,
       changedAt: overall?.changed_at.toISOString() ?? null,
+      maintenance: maintenance === undefined ? null : windowOf(maintenance),
     },
     assemblies: deployable.assemblies.map((assembly) => {
       const status = assemblies.find((row) => row.assembly_id === assembly.id);
+      const inMaintenance = assemblyMaintenance.find((row) => row.assembly_id === assembly.id);
       return {
         id: assembly.id,
         name: assembly.name,
@@ -174,6 +206,7 @@ export async function readStatus(
         addresses: status?.addresses ?? [],
         reason: status?.reason ?? null,
         changedAt: status?.changed_at.toISOString() ?? null,
+        maintenance: inMaintenance === undefined ? null : windowOf(inMaintenance),
         resources: assembly.resources.map((resource) => {
           const resourceStatus = resources.find((row) => row.resource_id === resource.id);
           return {

@@ -99,6 +99,27 @@ export interface RecentEventTable {
   data: Json<unknown>;
 }
 
+/**
+ * A deployable in maintenance: its failures are still observed and reported, but not recovered.
+ * The row exists only while maintenance lasts; deleting the deployable deletes it.
+ */
+export interface DeployableMaintenanceTable {
+  deployable_id: string;
+  since: Date;
+  /** When it ends by itself; null while it lasts until asked to end. */
+  until: Date | null;
+  reason: string | null;
+}
+
+/** An assembly in maintenance, like {@link DeployableMaintenanceTable}; `deployable_id` finds a deployable's at once. */
+export interface AssemblyMaintenanceTable {
+  assembly_id: string;
+  deployable_id: string;
+  since: Date;
+  until: Date | null;
+  reason: string | null;
+}
+
 export interface RegistryTables extends PlatformTables {
   clouds: CloudTable;
   deployables: DeployableTable;
@@ -109,6 +130,8 @@ export interface RegistryTables extends PlatformTables {
   resource_status: ResourceStatusTable;
   incidents: IncidentTable;
   recent_events: RecentEventTable;
+  deployable_maintenance: DeployableMaintenanceTable;
+  assembly_maintenance: AssemblyMaintenanceTable;
 }
 
 export type CloudRow = Selectable<CloudTable>;
@@ -124,3 +147,5 @@ export type ResourceStatusRow = Selectable<ResourceStatusTable>;
 export type IncidentRow = Selectable<IncidentTable>;
 export type RecentEventRow = Selectable<RecentEventTable>;
 export type NewRecentEvent = Insertable<RecentEventTable>;
+export type DeployableMaintenanceRow = Selectable<DeployableMaintenanceTable>;
+export type AssemblyMaintenanceRow = Selectable<AssemblyMaintenanceTable>;
