@@ -1,7 +1,7 @@
 /**
  * Escalation to recreate, against faults a reboot cannot cure (a partition outlives reboots; a
  * boot failure strikes new VMs): a new VM, the old one fenced first; a recreated VM that fails to
- * boot escalates to a restart of the deployable. The incidents API shows every step in order.
+ * boot is recreated again. The incidents API shows every step in order.
  */
 import type { ManifestInput } from '@defib/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,7 +38,7 @@ describe('escalation', () => {
     expect(world.overlaps()).toEqual([]);
   }, 60_000);
 
-  it('restarts the deployable when the recreated VM fails to boot, leaving no VM behind', async () => {
+  it('recreates again when the recreated VM fails to boot, leaving no VM behind', async () => {
     const { assemblyId } = await running('bad-boot', { escalation: { maxRecoveries: 5, window: '15m', ladder: ['recreate'] } });
     const bootFailure = await world.fault({ kind: 'boot-failure', target: { assembly: assemblyId } });
     await world.fault({ kind: 'agent-partition', target: { assembly: assemblyId } });
@@ -48,7 +48,8 @@ describe('escalation', () => {
 
     const incident = await world.waitForClosedIncident(assemblyId, 45_000);
     expect(incident.outcome).toBe('recovered');
-    expect(ladderRungs(incident.steps)).toEqual(['recreate:failed', 'restart-deployable:succeeded']);
+    // The last rung is tried again while the assembly has recoveries left (maxRecoveries 5).
+    expect(ladderRungs(incident.steps)).toEqual(['recreate:failed', 'recreate:succeeded']);
     // Three VMs were made (the original, the one that failed to boot, the one that runs); one is left.
     expect(world.simulator.timeline.entries({ assembly: assemblyId, types: ['vm.created'] })).toHaveLength(3);
     expect(world.instancesOf(assemblyId).map((vm) => vm.state.phase)).toEqual(['running']);

@@ -25,6 +25,7 @@ export function testRecoverySettings(overrides: Partial<RecoveryConfig> = {}): O
     commandTimeoutMs: 2_000,
     verifyIntervalMs: 100,
     fenceTimeoutMs: 5_000,
+    cloudRetryBudgetMs: 5_000,
     cloudActions: { default: 20, byCloud: {} },
     maxDeployables: 1_000,
     retry: { baseMs: 200, maxMs: 2_000 },
@@ -39,6 +40,7 @@ const recoveryVariables: Record<string, string> = {
   RECOVERY_COMMAND_TIMEOUT: '2s',
   RECOVERY_VERIFY_INTERVAL: '100ms',
   RECOVERY_FENCE_TIMEOUT: '5s',
+  RECOVERY_CLOUD_RETRY_BUDGET: '5s',
   RECOVERY_RETRY_BASE: '200ms',
   RECOVERY_RETRY_MAX: '2s',
 };
