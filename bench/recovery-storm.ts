@@ -272,13 +272,19 @@ async function run(): Promise<void> {
     );
     const fromOccurred: number[] = [];
     const fromArrival: number[] = [];
+    const arrivals: number[] = [];
     for (const [, action] of fresh) {
       const trigger = action.triggerEventId === null ? undefined : spied.get(action.triggerEventId);
       if (trigger === undefined) continue;
       fromOccurred.push(action.at - Date.parse(trigger.event.occurredAt));
       fromArrival.push(action.at - trigger.arrivedAt);
+      arrivals.push(trigger.arrivedAt);
     }
+    const firstArrival = Math.min(...arrivals);
+    const lastAction = Math.max(...fresh.map(([, action]) => action.at));
     print(`2. first action     ${fresh.length} incidents (${fromOccurred.length} with their trigger seen on the bus)`);
+    // Spread: whether the incidents are worked on together or one after another.
+    print(`   spread           triggers arrived within ${fixed(Math.max(...arrivals) - firstArrival, 0)} ms; the last first action came ${fixed(lastAction - firstArrival, 0)} ms after the first trigger`);
     print(`   from occurredAt  ${ms(percentiles(fromOccurred))}`);
     print(`   from arrival     ${ms(percentiles(fromArrival))} (goal p99 < 100 ms)`);
     const loadAtEnd = loadavg();
