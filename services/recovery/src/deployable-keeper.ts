@@ -43,14 +43,22 @@ export interface KeeperDeps {
   metrics?: RecoveryMetrics;
 }
 
-/** Reads everything the planner needs of one deployable, in one snapshot. */
-export async function loadSnapshot(db: Kysely<RecoveryTables>, deployableId: string): Promise<DeployableSnapshot | undefined> {
+/**
+ * Reads everything the planner needs of one deployable, in one snapshot, and claims the wake-up
+ * that brought the keeper here: the deployable stays due `claimForMs` ahead (a watchdog, should this
+ * replica die), and anything the intake records from now on makes it due again.
+ */
+export async function loadSnapshot(db: Kysely<RecoveryTables>, deployableId: string, claimForMs: number): Promise<DeployableSnapshot | undefined> {
   return db
     .transaction()
     .setIsolationLevel('repeatable read')
-    .setAccessMode('read only')
     .execute(async (trx) => {
-      const deployable = await trx.selectFrom('deployables').selectAll().where('id', '=', deployableId).executeTakeFirst();
+      const deployable = await trx
+        .updateTable('deployables')
+        .set({ due_at: sql<Date>`clock_timestamp() + ${claimForMs} * interval '1 millisecond'` as never })
+        .where('id', '=', deployableId)
+        .returningAll()
+        .executeTakeFirst();
       if (deployable === undefined) return undefined;
       const [assemblies, incidents, unfinished, failedLaunches, reconfigurations] = [
         await trx.selectFrom('assemblies').selectAll().where('deployable_id', '=', deployableId).orderBy('name').execute(),
@@ -168,9 +176,7 @@ export class DeployableKeeper {
 
   async #pass(): Promise<void> {
     const { db, clock, leaseMs } = this.#deps;
-    // Claim what woke us; anything the intake records from now on makes the deployable due again.
-    await db.updateTable('deployables').set({ due_at: sql<Date>`clock_timestamp() + ${leaseMs} * interval '1 millisecond'` as never }).where('id', '=', this.deployableId).execute();
-    const snapshot = await loadSnapshot(db, this.deployableId);
+    const snapshot = await loadSnapshot(db, this.deployableId, leaseMs);
     if (snapshot === undefined) {
       void this.close(true);
       return;
@@ -182,8 +188,10 @@ export class DeployableKeeper {
     }
     const busy = new Set(this.#running.keys());
     const decided = plan(snapshot, clock.now(), busy, { retryDelay: this.#retryDelay });
-    const ctx = this.#context(deployable);
+    const ctx = this.#context(deployable, snapshot.assemblies);
     await cancelIncidents(ctx, decided.cancel);
+    // Tasks first: the first action of a recovery must not wait for the state's announcement.
+    for (const task of decided.tasks) this.#start(task, deployable, snapshot.assemblies);
     if (decided.state !== deployable.state) {
       const from = deployable.state;
       const to = decided.state;
@@ -191,7 +199,6 @@ export class DeployableKeeper {
         eventOf('deployable.state-changed', { subject: subjectOf(deployable), correlationId: deployable.id, reason: `${deployable.name} is ${to}`, data: { from, to } }),
       ]);
     }
-    for (const task of decided.tasks) this.#start(task, deployable);
     if (decided.wakeAt !== undefined) this.#wakeNoLaterThan(decided.wakeAt);
     if (decided.idle && this.#running.size === 0) {
       if (deployable.desired === 'deleted') await this.#forget(deployable.id);
@@ -209,15 +216,15 @@ export class DeployableKeeper {
     });
   }
 
-  #context(deployable: DeployableSnapshot['deployable'], signal: AbortSignal = new AbortController().signal): ActionContext {
+  #context(deployable: DeployableSnapshot['deployable'], assemblies: DeployableSnapshot['assemblies'], signal: AbortSignal = new AbortController().signal): ActionContext {
     const { db, hands, slots, clock, logger, agent, bootTimeoutMs, onAction } = this.#deps;
-    return { db, journal: this.#journal, hands, slots, clock, logger: logger.child({ deployable: deployable.name }), signal, agent, bootTimeoutMs, retryDelay: this.#retryDelay, deployable, onAction };
+    return { db, journal: this.#journal, hands, slots, clock, logger: logger.child({ deployable: deployable.name }), signal, agent, bootTimeoutMs, retryDelay: this.#retryDelay, deployable, assemblies, onAction };
   }
 
-  #start(task: Task, deployable: DeployableSnapshot['deployable']): void {
+  #start(task: Task, deployable: DeployableSnapshot['deployable'], assemblies: DeployableSnapshot['assemblies']): void {
     const key = taskKey(task);
     const abort = new AbortController();
-    const ctx = this.#context(deployable, abort.signal);
+    const ctx = this.#context(deployable, assemblies, abort.signal);
     const done = this.#run(ctx, task)
       .catch((error: unknown) => this.#taskFailed(task, error))
       .finally(() => {

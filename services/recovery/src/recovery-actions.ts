@@ -50,8 +50,9 @@ export interface ActionContext {
   readonly agent: { brokerUrl: string; exchange: string; secret: Uint8Array };
   readonly bootTimeoutMs: number;
   readonly retryDelay: (attempt: number) => number;
-  /** The deployable as the pass that started the task read it. */
+  /** The deployable and its assemblies as the pass that started the task read them. */
   readonly deployable: DeployableRow;
+  readonly assemblies: readonly AssemblyRow[];
   /** Hears the first action of each step (cloud call or agent command), for the latency figures. */
   readonly onAction?: ((incident: IncidentRow | undefined) => void) | undefined;
 }
@@ -353,26 +354,30 @@ function policyFor(deployable: DeployableRow, assembly: AssemblyRow | undefined,
   };
 }
 
-/** The ladder steps taken for this deployable within its longest window, as the policy reads them. */
-async function ladderHistory(ctx: ActionContext, policy: EscalationPolicy): Promise<PastStep[]> {
+/**
+ * In one read: the ladder steps taken for this deployable within its longest window, as the policy
+ * reads them (failures outside the ladder left out), and every step of this incident.
+ */
+async function journalOf(ctx: ActionContext, policy: EscalationPolicy, incidentId: string): Promise<{ history: PastStep[]; incidentSteps: StepRow[] }> {
   const windowMs = Math.max(policy.assembly.windowMs, policy.deployable.windowMs, policy.resource?.windowMs ?? 0);
   const rows = await ctx.db
     .selectFrom('steps')
     .selectAll()
     .where('deployable_id', '=', ctx.deployable.id)
-    .where('intended_at', '>', new Date(ctx.clock.now() - windowMs))
+    .where((eb) => eb.or([eb('intended_at', '>', new Date(ctx.clock.now() - windowMs)), eb('incident_id', '=', incidentId)]))
     .orderBy('intended_at')
     .execute();
-  return rows
+  const history = rows
     .filter((row) => LADDER_KINDS.has(row.kind) && row.incident_id !== null && row.detail.outsideLadder !== true)
     .map((row) => ({
       kind: row.kind as RecoveryStep,
-      outcome: row.state === 'intended' || row.state === 'verifying' ? 'under-way' : row.state,
+      outcome: row.state === 'intended' || row.state === 'verifying' ? ('under-way' as const) : row.state,
       at: row.intended_at.getTime(),
       incidentId: row.incident_id as string,
       ...(row.assembly_id === null ? {} : { assemblyId: row.assembly_id }),
       ...(row.resource_id === null ? {} : { resourceId: row.resource_id }),
     }));
+  return { history, incidentSteps: rows.filter((row) => row.incident_id === incidentId) };
 }
 
 async function vmCondition(ctx: ActionContext, assembly: AssemblyRow | undefined): Promise<VmCondition> {
@@ -425,15 +430,19 @@ function healedBy(reply: PingReply | undefined, resource: string | undefined): r
  */
 export async function recover(ctx: ActionContext, incident: IncidentRow): Promise<void> {
   const { deployable, journal, clock } = ctx;
-  const assembly = incident.assembly_id === null ? undefined : await assemblyById(ctx.db, incident.assembly_id);
+  const assembly = incident.assembly_id === null ? undefined : ctx.assemblies.find((row) => row.id === incident.assembly_id);
   const resource = resourceNameOf(deployable, incident.resource_id);
   const subject = incidentSubject(ctx, incident, assembly);
   const assemblySubject = assembly === undefined ? undefined : subjectOf(deployable, assembly);
-  const incidentSteps = await ctx.db.selectFrom('steps').selectAll().where('incident_id', '=', incident.id).orderBy('intended_at').execute();
+  const policy = policyFor(deployable, assembly, resource);
+  const { history, incidentSteps } = await journalOf(ctx, policy, incident.id);
   const now = clock.now();
   const acted = incidentSteps.some((step) => step.state !== 'skipped');
+  const fresh = !acted && now - incident.updated_at.getTime() <= PROBE_STALE_AFTER_MS;
   let answer: PingReply | undefined;
-  if (incident.level !== 'deployable' && (incident.level === 'resource' || (!acted && now - incident.updated_at.getTime() > PROBE_STALE_AFTER_MS))) {
+  // A failure that waited (in maintenance, in a backoff, behind its assembly's incident) may have healed meanwhile: asked first.
+  // A fresh resource failure was just reported by its agent: its VM runs, and the restart is the first action.
+  if (incident.level !== 'deployable' && !fresh) {
     answer = await probeAgent(ctx, assembly);
     const healed = healedBy(answer, resource) ? answer : undefined;
     if (healed !== undefined && assembly?.instance_id != null) {
@@ -449,11 +458,10 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
       return;
     }
   }
-  const policy = policyFor(deployable, assembly, resource);
-  const history = await ladderHistory(ctx, policy);
   const failure = incident.level === 'resource' ? 'resource-failed' : (incident.failure.kind as AssemblyFailureKind | undefined);
   // A VM whose agent answers runs: the cloud (rate-limited, slow in a storm) is asked only when it does not.
-  const vm: VmCondition = incident.level === 'deployable' ? { state: 'unknown' } : answer !== undefined ? { state: 'running' } : await vmCondition(ctx, assembly);
+  const agentRuns = answer !== undefined || (fresh && incident.level === 'resource' && assembly?.phase === 'running');
+  const vm: VmCondition = incident.level === 'deployable' ? { state: 'unknown' } : agentRuns ? { state: 'running' } : await vmCondition(ctx, assembly);
   const decision = nextStep(
     policy,
     history,
@@ -530,7 +538,7 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
 export async function runRung(ctx: ActionContext, incident: IncidentRow, step: StepRow): Promise<void> {
   const { deployable, journal, hands } = ctx;
   const kind = step.kind as RecoveryStep;
-  const assembly = step.assembly_id === null ? undefined : await assemblyById(ctx.db, step.assembly_id);
+  const assembly = step.assembly_id === null ? undefined : (ctx.assemblies.find((row) => row.id === step.assembly_id) ?? (await assemblyById(ctx.db, step.assembly_id)));
   const subject = incidentSubject(ctx, incident, assembly);
   const resource = step.detail.resource as string | undefined;
   if (kind === 'restart-deployable') return restartDeployable(ctx, incident, step);
