@@ -462,7 +462,8 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
   // A VM whose agent answers runs: the cloud (rate-limited, slow in a storm) is asked only when it does not.
   const agentRuns = answer !== undefined || (fresh && incident.level === 'resource' && assembly?.phase === 'running');
   const vm: VmCondition = incident.level === 'deployable' ? { state: 'unknown' } : agentRuns ? { state: 'running' } : await vmCondition(ctx, assembly);
-  const decision = nextStep(
+  const decision = readably(
+    nextStep(
     policy,
     history,
     {
@@ -471,6 +472,8 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
       vm,
     },
     now,
+    ),
+    { ...(assembly === undefined ? {} : { [assembly.id]: assembly.name }), ...(incident.resource_id === null || resource === undefined ? {} : { [incident.resource_id]: resource }) },
   );
   if (decision.do === 'wait') throw new RetryLater(decision.reason, decision.until);
   if (decision.do === 'give-up') {
@@ -532,6 +535,16 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
     ],
   );
   await runRung(ctx, incident, step);
+}
+
+/** The policy speaks of ids (it is given no names); people read names in incident timelines and events. */
+function readably(decision: NextStep, names: Readonly<Record<string, string>>): NextStep {
+  const name = (text: string) => Object.entries(names).reduce((named, [id, readable]) => named.replaceAll(id, readable), text);
+  return {
+    ...decision,
+    reason: name(decision.reason),
+    ...('skipped' in decision ? { skipped: decision.skipped.map((rung) => ({ ...rung, reason: name(rung.reason) })) } : {}),
+  };
 }
 
 /** Acts and verifies one rung (fresh or resumed), then records the outcome. */
