@@ -4,7 +4,7 @@
  * shard leases and the watch sync → the agent channel's heartbeats, the event intake, the routes.
  */
 import { cloudConnectionHandlers, CloudConnectionUnavailable, cloudDriverFactory, CloudError, CloudNotRegistered, createCloudConnections, registryConnectionSource } from '@defib/clouds';
-import type { DomainEvent, Heartbeat } from '@defib/contracts';
+import type { Heartbeat } from '@defib/contracts';
 import {
   AgentChannel,
   createLeaseClient,
@@ -282,16 +282,7 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     if (outcome === 'accepted') lagGuard.beat(beat.sentAt, receivedAt, beat.assemblyId);
   });
 
-  const connectionHandlers = cloudConnectionHandlers(connections);
-  kernel.consume({
-    ...watchIntakeHandlers(),
-    async 'cloud.registered'(event: DomainEvent<'cloud.registered'>) {
-      await connectionHandlers['cloud.registered'](event);
-    },
-    async 'cloud.removed'(event: DomainEvent<'cloud.removed'>) {
-      await connectionHandlers['cloud.removed'](event);
-    },
-  });
+  kernel.consume({ ...watchIntakeHandlers(), ...cloudConnectionHandlers(connections) });
 
   /**
    * Every 100 ms: how late this tick ran (a stalled event loop), and how many assemblies fell

@@ -13,13 +13,14 @@
  * Isolation per deployable: a pass that throws (a bug, a poison manifest) marks that deployable
  * errored with a growing backoff and gives it up; no other deployable is touched.
  */
+import { createDomainEvent } from '@defib/contracts';
 import { jitteredDelay, LeaseLost, type Clock, type Lease, type LeaseClient, type Logger, type Outbox, type ScheduledTask } from '@defib/platform';
 import { sql, type Kysely } from 'kysely';
 import type { ActionSlots } from './action-slots.ts';
 import type { RecoveryHands } from './hands.ts';
 import { plan, taskKey, type DeployableSnapshot, type Task } from './planner.ts';
-import { cancelIncidents, concludeRestart, launch, reconfigure, recover, replace, resume, RetryLater, stop, type ActionContext } from './recovery-actions.ts';
-import { eventOf, StepJournal, subjectOf } from './step-journal.ts';
+import { cancelIncidents, concludeRestart, launch, reconfigure, recover, resume, RetryLater, stop, type ActionContext } from './recovery-actions.ts';
+import { StepJournal, subjectOf } from './step-journal.ts';
 import type { RecoveryMetrics } from './recovery-metrics.ts';
 import type { IncidentRow, RecoveryTables } from './tables.ts';
 
@@ -196,7 +197,7 @@ export class DeployableKeeper {
       const from = deployable.state;
       const to = decided.state;
       await this.#journal.write(`recording ${deployable.name} as ${to}`, (trx) => trx.updateTable('deployables').set({ state: to, state_changed_at: new Date() }).where('id', '=', deployable.id).execute(), () => [
-        eventOf('deployable.state-changed', { subject: subjectOf(deployable), correlationId: deployable.id, reason: `${deployable.name} is ${to}`, data: { from, to } }),
+        createDomainEvent('deployable.state-changed', { subject: subjectOf(deployable), correlationId: deployable.id, reason: `${deployable.name} is ${to}`, data: { from, to } }),
       ]);
     }
     if (decided.wakeAt !== undefined) this.#wakeNoLaterThan(decided.wakeAt);
@@ -241,7 +242,8 @@ export class DeployableKeeper {
       case 'launch':
         return launch(ctx, task.assembly, task.incidentId === undefined ? {} : { incidentId: task.incidentId });
       case 'replace':
-        return replace(ctx, task.assembly);
+        // A roll-out, or a given-up assembly started again: a launch that fences the VM it replaces first.
+        return launch(ctx, task.assembly);
       case 'stop':
         return stop(ctx, task.assembly, task.remove);
       case 'recover':

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { isCloudError } from '@defib/clouds';
 import {
   addressForField,
+  createDomainEvent,
   launchOrder,
   recoverySteps,
   type Address,
@@ -26,8 +27,8 @@ import { agentConfigFor, resolveParams } from './agent-config.ts';
 import { nextStep, type EscalationPolicy, type NextStep, type PastStep, type VmCondition } from './escalation.ts';
 import { FenceUnconfirmed, VerificationFailed, type RecoveryHands } from './hands.ts';
 import { specHash, specOf } from './planner.ts';
-import { eventOf, subjectOf, type AssemblyScope, type StepJournal } from './step-journal.ts';
-import { openIncident } from './incident.repository.ts';
+import { subjectOf, type AssemblyScope, type StepJournal } from './step-journal.ts';
+import { incident as incidentById, openIncident } from './incident.repository.ts';
 import type { AssemblyRow, DeployableRow, FailureObservation, IncidentRow, ReconfigurationRow, RecoveryTables, StepKind, StepRow } from './tables.ts';
 
 type Trx = Transaction<RecoveryTables>;
@@ -129,7 +130,7 @@ async function bringUp(ctx: ActionContext, step: StepRow, assembly: AssemblyRow,
     await journal.advance(step, { state: 'intended', detail: { fenced: true, fence }, acted: true }, async (trx) => {
       await trx.updateTable('assemblies').set({ instance_id: null, boot_id: null, updated_at: new Date() }).where('id', '=', assembly.id).where('instance_id', '=', previous).execute();
     }, [
-      eventOf('assembly.fenced', {
+      createDomainEvent('assembly.fenced', {
         subject,
         correlationId,
         reason: `${previous} was terminated and the cloud confirmed it (${fence.cloudStatus}) before its replacement is created`,
@@ -189,7 +190,7 @@ async function launchFor(ctx: ActionContext, step: StepRow, assembly: AssemblyRo
           .execute();
       }
     }, [
-      eventOf('assembly.launched', {
+      createDomainEvent('assembly.launched', {
         subject,
         correlationId,
         reason: previous === undefined ? `launched ${assembly.name} on ${cloud}` : `launched a replacement for ${previous}`,
@@ -239,7 +240,7 @@ export async function launch(ctx: ActionContext, assembly: AssemblyRow, options:
         await trx.updateTable('assemblies').set({ phase: 'launching', updated_at: new Date() }).where('id', '=', assembly.id).execute();
       },
     ));
-  const release = await ctx.slots.acquire({ cloud: deployable.cloud, healthyShare: healthyShare(await assembliesOf(ctx.db, deployable.id)), incidentOpenedAt: step.intended_at.getTime(), signal: ctx.signal });
+  const release = await ctx.slots.acquire({ cloud: deployable.cloud, healthyShare: healthyShare(ctx.assemblies), incidentOpenedAt: step.intended_at.getTime(), signal: ctx.signal });
   try {
     const up = await bringUp(ctx, step, assembly, incidentId);
     await journal.advance(step, { state: 'succeeded' }, (trx) => markRunning(trx, assembly.id, up));
@@ -282,16 +283,11 @@ async function raiseIncident(trx: Trx, ctx: ActionContext, subject: AssemblyScop
     { ...failure, at: new Date(ctx.clock.now()).toISOString() },
   );
   if (!opened) return;
-  await enqueue(trx, ctx, [eventOf('incident.opened', { subject, correlationId: incident.id, reason, data: { incidentId: incident.id, level, trigger: failure.type } })]);
+  await enqueue(trx, ctx, [createDomainEvent('incident.opened', { subject, correlationId: incident.id, reason, data: { incidentId: incident.id, level, trigger: failure.type } })]);
 }
 
 function enqueue(trx: Trx, ctx: ActionContext, events: readonly DomainEvent[]): Promise<void> {
   return ctx.journal.enqueue(trx, events);
-}
-
-/** Replaces an assembly's VM outside an incident: a roll-out of a changed spec, or a given-up assembly started again. */
-export async function replace(ctx: ActionContext, assembly: AssemblyRow): Promise<void> {
-  await launch(ctx, assembly);
 }
 
 /** Terminates an assembly's VM and waits for the cloud to confirm it (or resumes that); `remove` forgets the assembly after. */
@@ -314,7 +310,7 @@ export async function stop(ctx: ActionContext, assembly: AssemblyRow, remove: bo
     await journal.advance(step, { state: 'succeeded', acted: true }, async (trx) => {
       if (step.detail.remove === true || remove) await trx.deleteFrom('assemblies').where('id', '=', assembly.id).execute();
       else await trx.updateTable('assemblies').set({ phase: 'stopped', instance_id: null, boot_id: null, addresses: '[]', spec_hash: null, updated_at: new Date() }).where('id', '=', assembly.id).execute();
-    }, [eventOf('assembly.stopped', { subject: subjectOf(deployable, assembly), correlationId: step.id, reason: step.reason ?? 'stopped', data: instanceId === undefined ? {} : { instanceId } })]);
+    }, [createDomainEvent('assembly.stopped', { subject: subjectOf(deployable, assembly), correlationId: step.id, reason: step.reason ?? 'stopped', data: instanceId === undefined ? {} : { instanceId } })]);
   } catch (error) {
     if (ctx.signal.aborted) throw error;
     await journal.advance(step, { state: 'failed', error: errorText(error) }, async (trx) => {
@@ -451,9 +447,9 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
         if (incident.level === 'assembly') await trx.updateTable('assemblies').set({ phase: 'running', boot_id: healed.bootId, updated_at: new Date() }).where('id', '=', assembly.id).execute();
       }, () => [
         ...(incident.level === 'assembly' && assemblySubject !== undefined
-          ? [eventOf('assembly.recovered', { subject: assemblySubject, correlationId: incident.id, reason: 'its agent answers again from the same VM', data: { instanceId: assembly.instance_id as string, addresses: assembly.addresses, incidentId: incident.id } })]
+          ? [createDomainEvent('assembly.recovered', { subject: assemblySubject, correlationId: incident.id, reason: 'its agent answers again from the same VM', data: { instanceId: assembly.instance_id as string, addresses: assembly.addresses, incidentId: incident.id } })]
           : []),
-        eventOf('incident.resolved', { subject, correlationId: incident.id, reason: 'healthy again', data: { incidentId: incident.id, outcome: 'recovered' } }),
+        createDomainEvent('incident.resolved', { subject, correlationId: incident.id, reason: 'healthy again', data: { incidentId: incident.id, outcome: 'recovered' } }),
       ]);
       return;
     }
@@ -481,8 +477,8 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
       await closeIncident(trx, incident, 'gave-up');
       if (assembly !== undefined) await trx.updateTable('assemblies').set({ phase: 'failed', updated_at: new Date() }).where('id', '=', assembly.id).execute();
     }, () => [
-      eventOf('recovery.gave-up', { subject, correlationId: incident.id, reason: decision.reason, data: { incidentId: incident.id, stepsTried: decision.stepsTried } }),
-      eventOf('incident.resolved', { subject, correlationId: incident.id, reason: decision.reason, data: { incidentId: incident.id, outcome: 'gave-up' } }),
+      createDomainEvent('recovery.gave-up', { subject, correlationId: incident.id, reason: decision.reason, data: { incidentId: incident.id, stepsTried: decision.stepsTried } }),
+      createDomainEvent('incident.resolved', { subject, correlationId: incident.id, reason: decision.reason, data: { incidentId: incident.id, outcome: 'gave-up' } }),
     ]);
     return;
   }
@@ -530,8 +526,8 @@ export async function recover(ctx: ActionContext, incident: IncidentRow): Promis
       return row;
     },
     () => [
-      ...(previousKind !== undefined && previousKind !== kind ? [eventOf('recovery.escalated', { subject, correlationId: incident.id, reason: decision.reason, data: { incidentId: incident.id, from: previousKind, to: kind } })] : []),
-      eventOf('recovery.started', { subject, correlationId: incident.id, reason: decision.reason, data: { incidentId: incident.id, step: kind, attempt } }),
+      ...(previousKind !== undefined && previousKind !== kind ? [createDomainEvent('recovery.escalated', { subject, correlationId: incident.id, reason: decision.reason, data: { incidentId: incident.id, from: previousKind, to: kind } })] : []),
+      createDomainEvent('recovery.started', { subject, correlationId: incident.id, reason: decision.reason, data: { incidentId: incident.id, step: kind, attempt } }),
     ],
   );
   await runRung(ctx, incident, step);
@@ -556,7 +552,7 @@ export async function runRung(ctx: ActionContext, incident: IncidentRow, step: S
   const resource = step.detail.resource as string | undefined;
   if (kind === 'restart-deployable') return restartDeployable(ctx, incident, step);
   // A resource restart goes through the agent, not the cloud: it takes none of the cloud's action slots.
-  const release = kind === 'restart-resource' ? () => undefined : await ctx.slots.acquire({ cloud: deployable.cloud, healthyShare: healthyShare(await assembliesOf(ctx.db, deployable.id)), incidentOpenedAt: incident.opened_at.getTime(), signal: ctx.signal });
+  const release = kind === 'restart-resource' ? () => undefined : await ctx.slots.acquire({ cloud: deployable.cloud, healthyShare: healthyShare(ctx.assemblies), incidentOpenedAt: incident.opened_at.getTime(), signal: ctx.signal });
   try {
     if (assembly === undefined) throw new Error(`step ${step.id} (${kind}) names no assembly`);
     if (kind === 'restart-resource') {
@@ -564,9 +560,9 @@ export async function runRung(ctx: ActionContext, incident: IncidentRow, step: S
       ctx.onAction?.(incident);
       await hands.restartResource(assembly.id, resource, step.command_id);
       await journal.advance(step, { state: 'succeeded', acted: true }, (trx) => closeIncident(trx, incident, 'recovered'), [
-        eventOf('resource.restarted', { subject: subject as Required<AssemblyScope>, correlationId: incident.id, reason: `${resource} was restarted through its agent`, data: {} }),
-        eventOf('recovery.step-succeeded', { subject, correlationId: incident.id, reason: `${resource} runs again`, data: { incidentId: incident.id, step: kind, attempt: step.attempt } }),
-        eventOf('incident.resolved', { subject, correlationId: incident.id, reason: `${resource} runs again`, data: { incidentId: incident.id, outcome: 'recovered' } }),
+        createDomainEvent('resource.restarted', { subject: subject as Required<AssemblyScope>, correlationId: incident.id, reason: `${resource} was restarted through its agent`, data: {} }),
+        createDomainEvent('recovery.step-succeeded', { subject, correlationId: incident.id, reason: `${resource} runs again`, data: { incidentId: incident.id, step: kind, attempt: step.attempt } }),
+        createDomainEvent('incident.resolved', { subject, correlationId: incident.id, reason: `${resource} runs again`, data: { incidentId: incident.id, outcome: 'recovered' } }),
       ]);
       return;
     }
@@ -589,9 +585,9 @@ export async function runRung(ctx: ActionContext, incident: IncidentRow, step: S
       await markRunning(trx, assembly.id, up);
       await closeIncident(trx, incident, 'recovered');
     }, [
-      eventOf('recovery.step-succeeded', { subject, correlationId: incident.id, reason: `${assembly.name} answers from ${up.instanceId}`, data: { incidentId: incident.id, step: kind, attempt: step.attempt } }),
-      eventOf('assembly.recovered', { subject: subjectOf(deployable, assembly), correlationId: incident.id, reason: `${kind} brought ${assembly.name} back`, data: { instanceId: up.instanceId, addresses: up.addresses, incidentId: incident.id, step: kind } }),
-      eventOf('incident.resolved', { subject, correlationId: incident.id, reason: `${assembly.name} recovered by ${kind}`, data: { incidentId: incident.id, outcome: 'recovered' } }),
+      createDomainEvent('recovery.step-succeeded', { subject, correlationId: incident.id, reason: `${assembly.name} answers from ${up.instanceId}`, data: { incidentId: incident.id, step: kind, attempt: step.attempt } }),
+      createDomainEvent('assembly.recovered', { subject: subjectOf(deployable, assembly), correlationId: incident.id, reason: `${kind} brought ${assembly.name} back`, data: { instanceId: up.instanceId, addresses: up.addresses, incidentId: incident.id, step: kind } }),
+      createDomainEvent('incident.resolved', { subject, correlationId: incident.id, reason: `${assembly.name} recovered by ${kind}`, data: { incidentId: incident.id, outcome: 'recovered' } }),
     ]);
   } catch (error) {
     if (ctx.signal.aborted) throw error;
@@ -634,7 +630,7 @@ async function failRung(ctx: ActionContext, incident: IncidentRow, step: StepRow
       )
       .where('id', '=', incident.id)
       .execute();
-  }, [eventOf('recovery.step-failed', { subject, correlationId: incident.id, reason: outside ? `${text}; retried with backoff` : text, data: { incidentId: incident.id, step: step.kind as RecoveryStep, attempt: step.attempt, error: text } })]);
+  }, [createDomainEvent('recovery.step-failed', { subject, correlationId: incident.id, reason: outside ? `${text}; retried with backoff` : text, data: { incidentId: incident.id, step: step.kind as RecoveryStep, attempt: step.attempt, error: text } })]);
   ctx.logger.warn({ err: error, incident: incident.id, step: step.kind, outside }, 'recovery step failed');
 }
 
@@ -660,8 +656,8 @@ async function restartDeployable(ctx: ActionContext, incident: IncidentRow, step
           await journal.write('recording a stopped assembly', async (trx) => {
             await trx.updateTable('assemblies').set({ phase: 'absent', instance_id: null, boot_id: null, spec_hash: null, updated_at: new Date() }).where('id', '=', assembly.id).execute();
           }, () => [
-            eventOf('assembly.fenced', { subject: subjectOf(deployable, assembly), correlationId: incident.id, reason: 'stopped for a restart of the whole deployable', data: { instanceId, action: fence.action, confirmedBy: fence.confirmedBy, cloudStatus: fence.cloudStatus, incidentId: incident.id } }),
-            eventOf('assembly.stopped', { subject: subjectOf(deployable, assembly), correlationId: incident.id, reason: 'stopped for a restart of the whole deployable', data: { instanceId } }),
+            createDomainEvent('assembly.fenced', { subject: subjectOf(deployable, assembly), correlationId: incident.id, reason: 'stopped for a restart of the whole deployable', data: { instanceId, action: fence.action, confirmedBy: fence.confirmedBy, cloudStatus: fence.cloudStatus, incidentId: incident.id } }),
+            createDomainEvent('assembly.stopped', { subject: subjectOf(deployable, assembly), correlationId: incident.id, reason: 'stopped for a restart of the whole deployable', data: { instanceId } }),
           ]);
         }),
       );
@@ -677,7 +673,7 @@ async function restartDeployable(ctx: ActionContext, incident: IncidentRow, step
 
 /** Ends a deployable restart: every assembly runs again (recovered), or one did not come back (failed: the policy chooses next). */
 export async function concludeRestart(ctx: ActionContext, step: StepRow, outcome: 'succeeded' | 'failed', error?: string): Promise<void> {
-  const incident = step.incident_id === null ? undefined : await ctx.db.selectFrom('incidents').selectAll().where('id', '=', step.incident_id).executeTakeFirst();
+  const incident = step.incident_id === null ? undefined : await incidentById(ctx.db, step.incident_id);
   if (incident === undefined) {
     await ctx.journal.advance(step, { state: outcome, ...(error === undefined ? {} : { error }) });
     return;
@@ -688,15 +684,15 @@ export async function concludeRestart(ctx: ActionContext, step: StepRow, outcome
     return;
   }
   await ctx.journal.advance(step, { state: 'succeeded' }, (trx) => closeIncident(trx, incident, 'recovered'), [
-    eventOf('recovery.step-succeeded', { subject, correlationId: incident.id, reason: 'every assembly runs again', data: { incidentId: incident.id, step: 'restart-deployable', attempt: step.attempt } }),
-    eventOf('incident.resolved', { subject, correlationId: incident.id, reason: 'the deployable was restarted', data: { incidentId: incident.id, outcome: 'recovered' } }),
+    createDomainEvent('recovery.step-succeeded', { subject, correlationId: incident.id, reason: 'every assembly runs again', data: { incidentId: incident.id, step: 'restart-deployable', attempt: step.attempt } }),
+    createDomainEvent('incident.resolved', { subject, correlationId: incident.id, reason: 'the deployable was restarted', data: { incidentId: incident.id, outcome: 'recovered' } }),
   ]);
   // Incidents folded into the restart are over too: their assemblies were replaced.
   await ctx.journal.write('closing incidents folded into a restart', async (trx) => {
     const folded = await trx.selectFrom('incidents').selectAll().where('deployable_id', '=', ctx.deployable.id).where('status', '<>', 'closed').execute();
     for (const other of folded) await closeIncident(trx, other, 'recovered');
     return folded;
-  }, (folded) => folded.map((other) => eventOf('incident.resolved', { subject: subjectOf(ctx.deployable), correlationId: other.id, reason: 'the deployable was restarted', data: { incidentId: other.id, outcome: 'recovered' } })));
+  }, (folded) => folded.map((other) => createDomainEvent('incident.resolved', { subject: subjectOf(ctx.deployable), correlationId: other.id, reason: 'the deployable was restarted', data: { incidentId: other.id, outcome: 'recovered' } })));
 }
 
 /** Closes incidents of a deployable that should no longer run. */
@@ -704,7 +700,7 @@ export async function cancelIncidents(ctx: ActionContext, incidents: readonly In
   if (incidents.length === 0) return;
   await ctx.journal.write('cancelling incidents', async (trx) => {
     for (const incident of incidents) await closeIncident(trx, incident, 'cancelled');
-  }, () => incidents.map((incident) => eventOf('incident.resolved', { subject: subjectOf(ctx.deployable), correlationId: incident.id, reason: `the deployable is ${ctx.deployable.desired === 'deleted' ? 'deleted' : 'stopped'}`, data: { incidentId: incident.id, outcome: 'cancelled' } })));
+  }, () => incidents.map((incident) => createDomainEvent('incident.resolved', { subject: subjectOf(ctx.deployable), correlationId: incident.id, reason: `the deployable is ${ctx.deployable.desired === 'deleted' ? 'deleted' : 'stopped'}`, data: { incidentId: incident.id, outcome: 'cancelled' } })));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -758,7 +754,7 @@ export async function reconfigure(ctx: ActionContext, reconfiguration: Reconfigu
     await ctx.hands.reconfigure(assembly.id, resourceSpec.name, (step.detail.params as Record<string, string> | undefined) ?? params, step.command_id ?? randomUUID());
     await journal.advance(step, { state: 'succeeded', acted: true }, async (trx) => {
       await trx.deleteFrom('reconfigurations').where('assembly_id', '=', reconfiguration.assembly_id).where('resource', '=', reconfiguration.resource).execute();
-    }, references.length === 0 ? [] : [eventOf('resource.reconfigured', { subject: subject as Required<AssemblyScope>, correlationId: reconfiguration.cause_event_id ?? step.id, reason: `${resourceSpec.name} was given the new address`, data: { parameters: references, ...(reconfiguration.cause_event_id === null ? {} : { causeEventId: reconfiguration.cause_event_id }) } })]);
+    }, references.length === 0 ? [] : [createDomainEvent('resource.reconfigured', { subject: subject as Required<AssemblyScope>, correlationId: reconfiguration.cause_event_id ?? step.id, reason: `${resourceSpec.name} was given the new address`, data: { parameters: references, ...(reconfiguration.cause_event_id === null ? {} : { causeEventId: reconfiguration.cause_event_id }) } })]);
   } catch (error) {
     if (ctx.signal.aborted) throw error;
     const text = errorText(error);
@@ -777,7 +773,7 @@ export async function reconfigure(ctx: ActionContext, reconfiguration: Reconfigu
 export async function resume(ctx: ActionContext, step: StepRow): Promise<void> {
   const kind: StepKind = step.kind;
   const assembly = step.assembly_id === null ? undefined : await assemblyById(ctx.db, step.assembly_id);
-  const incident = step.incident_id === null ? undefined : await ctx.db.selectFrom('incidents').selectAll().where('id', '=', step.incident_id).executeTakeFirst();
+  const incident = step.incident_id === null ? undefined : await incidentById(ctx.db, step.incident_id);
   switch (kind) {
     case 'launch':
       if (assembly === undefined) return ctx.journal.advance(step, { state: 'failed', error: 'the assembly is gone' });

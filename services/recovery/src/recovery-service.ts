@@ -5,7 +5,6 @@
  * and the incident routes.
  */
 import { cloudConnectionHandlers, cloudDriverFactory, createCloudConnections, registryConnectionSource } from '@defib/clouds';
-import type { DomainEvent } from '@defib/contracts';
 import { AgentChannel, busNames, createLeaseClient, createServiceKernel, RealClock, SecretBox, uniqueHolderId, type Clock, type Logger } from '@defib/platform';
 import { ActionSlots } from './action-slots.ts';
 import type { RecoveryConfig } from './config.ts';
@@ -104,16 +103,7 @@ export function createRecoveryService(config: RecoveryConfig, options: RecoveryS
       ),
   });
 
-  const connectionHandlers = cloudConnectionHandlers(connections);
-  kernel.consume({
-    ...intakeHandlers({ outbox: kernel.outbox }),
-    async 'cloud.registered'(event: DomainEvent<'cloud.registered'>) {
-      await connectionHandlers['cloud.registered'](event);
-    },
-    async 'cloud.removed'(event: DomainEvent<'cloud.removed'>) {
-      await connectionHandlers['cloud.removed'](event);
-    },
-  });
+  kernel.consume({ ...intakeHandlers({ outbox: kernel.outbox }), ...cloudConnectionHandlers(connections) });
 
   return {
     kernel,

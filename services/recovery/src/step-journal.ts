@@ -9,7 +9,7 @@
  * with its outcome after: a replica that resumes the deployable finds the unfinished intent and
  * finishes it with the same ids.
  */
-import { createDomainEvent, type DomainEvent, type DomainEventInit, type EventType } from '@defib/contracts';
+import type { DomainEvent } from '@defib/contracts';
 import { guardLease, retryWhileDatabaseUnavailable, type Lease, type Logger, type Outbox } from '@defib/platform';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { AssemblyRow, DeployableRow, NewStep, RecoveryTables, StepKind, StepRow, StepState } from './tables.ts';
@@ -41,11 +41,6 @@ export function subjectOf(deployable: Pick<DeployableRow, 'id' | 'name' | 'resou
   if (resource === undefined) return withAssembly;
   const resourceId = deployable.resource_ids[`${assembly.name}/${resource}`];
   return resourceId === undefined ? withAssembly : { ...withAssembly, resourceId, resource };
-}
-
-/** Builds an event; the correlation id is the incident's when there is one. */
-export function eventOf<T extends EventType>(type: T, init: DomainEventInit<T>): DomainEvent<T> {
-  return createDomainEvent(type, init);
 }
 
 export interface StepJournalOptions {
