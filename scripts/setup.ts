@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { processEnvironment } from '../packages/platform/src/config.ts';
-import { answers } from '../test/support/infrastructure.ts';
+import { answers } from '../packages/drill/src/infrastructure.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 

@@ -1,6 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { processEnvironment } from '@defib/platform';
-import { resolveInfrastructure, type Infrastructure } from './infrastructure.ts';
+import { resolveInfrastructure, type Infrastructure } from '@defib/drill';
 import { dropAbandonedDatabases } from './abandoned.ts';
 
 declare module 'vitest' {

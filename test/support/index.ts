@@ -1,6 +1,6 @@
 export * from './isolation.ts';
 export * from './wait.ts';
-export { answers } from './infrastructure.ts';
+export { answers } from '@defib/drill';
 export * from './service-process.ts';
 export * from './service-harness.ts';
 export * from './database-contents.ts';

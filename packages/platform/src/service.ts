@@ -71,7 +71,7 @@ export function createServiceKernel<DB extends PlatformTables>(options: ServiceK
   const { config, name } = options;
   const logger = options.logger ?? createLogger({ service: name, level: config.logLevel });
   const database = createDatabase<DB>({ url: config.databaseUrl, schema: name.replace(/-/g, '_'), logger, applicationName: `defib-${name}`, poolSize: config.databasePoolSize });
-  const bus = new Bus({ url: config.amqpUrl, prefix: config.busPrefix, connectionName: `defib-${name}`, logger });
+  const bus = new Bus({ url: config.amqpUrl, prefix: config.busPrefix, connectionName: `defib-${name} ${config.busPrefix}`, logger });
   const metrics = new Registry();
   metrics.setDefaultLabels({ service: name });
   collectDefaultMetrics({ register: metrics });

@@ -262,7 +262,7 @@ export function createMonitorService(config: MonitorConfig, options: MonitorServ
     prefix: config.busPrefix,
     // Every replica gets every heartbeat: a queue of its own, gone a minute after it dies.
     consumer: `monitor.${replicaId.replace(/[^A-Za-z0-9_.-]/g, '-')}`,
-    connectionName: `defib-monitor-agents ${replicaId}`,
+    connectionName: `defib-monitor-agents ${replicaId} ${config.busPrefix}`,
     logger,
     agentSecret: config.agentSecret,
     knowsAssembly: (assemblyId) => detector.has(assemblyId),

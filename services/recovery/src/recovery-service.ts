@@ -50,7 +50,7 @@ export function createRecoveryService(config: RecoveryConfig, options: RecoveryS
     prefix: config.busPrefix,
     // Replies come back to the replica that sent the command: a queue of its own, gone a minute after it dies.
     consumer: `recovery.${replicaId.replace(/[^A-Za-z0-9_.-]/g, '-')}`,
-    connectionName: `defib-recovery-agents ${replicaId}`,
+    connectionName: `defib-recovery-agents ${replicaId} ${config.busPrefix}`,
     logger,
     agentSecret: config.agentSecret,
     clock,

@@ -1,5 +1,5 @@
 /**
- * Finds PostgreSQL and RabbitMQ for tests, in the order the brief sets: DATABASE_URL / AMQP_URL
+ * Finds PostgreSQL and RabbitMQ for the drill and the tests, in the order the brief sets: DATABASE_URL / AMQP_URL
  * when set; else the local defaults when they answer; else throwaway containers when a Docker
  * engine is available; else a clear message saying what to start.
  */
@@ -40,7 +40,8 @@ async function dockerAvailable(): Promise<boolean> {
   }
 }
 
-export async function resolveInfrastructure(env: Readonly<Record<string, string | undefined>>): Promise<Infrastructure> {
+/** `purpose` names who needs them in the message when neither is found ("Defib's tests", "the drill"). */
+export async function resolveInfrastructure(env: Readonly<Record<string, string | undefined>>, purpose = "Defib's tests"): Promise<Infrastructure> {
   let databaseUrl = env.DATABASE_URL;
   let amqpUrl = env.AMQP_URL;
   const stops: (() => Promise<unknown>)[] = [];
@@ -62,10 +63,10 @@ export async function resolveInfrastructure(env: Readonly<Record<string, string 
   }
   if (databaseUrl === undefined || amqpUrl === undefined) {
     const missing = [
-      databaseUrl === undefined ? 'PostgreSQL (set DATABASE_URL or start it on 127.0.0.1:5432)' : undefined,
-      amqpUrl === undefined ? 'RabbitMQ (set AMQP_URL or start it on 127.0.0.1:5672)' : undefined,
+      databaseUrl === undefined ? 'PostgreSQL, which does not answer at 127.0.0.1:5432 (start it, e.g. `docker compose up -d postgres` or `pg_ctlcluster <version> main start`, or set DATABASE_URL)' : undefined,
+      amqpUrl === undefined ? 'RabbitMQ, which does not answer at 127.0.0.1:5672 (start it, e.g. `docker compose up -d rabbitmq` or `rabbitmq-server -detached`, or set AMQP_URL)' : undefined,
     ].filter(Boolean);
-    throw new Error(`Defib's tests need ${missing.join(' and ')}; no Docker engine is available to start them.`);
+    throw new Error(`${purpose} need${purpose.endsWith('s') ? '' : 's'} ${missing.join(' and ')}; no Docker engine is available to start them.`);
   }
   return {
     databaseUrl,
