@@ -1,3 +1,8 @@
 /** Failure drills: a scenario of deployables and faults run against Defib's real processes, and the report. */
 export * from './drill-scenario.ts';
 export * from './drill-report.ts';
+export * from './report-format.ts';
+export * from './report-markdown.ts';
+export * from './report-svg.ts';
+export * from './report-files.ts';
+export * from './progress.ts';
