@@ -45,6 +45,13 @@ describe('the Markdown report', () => {
     expect(rows[7]?.slice(6, 8)).toEqual(['—', 'gave-up ✔']);
   });
 
+  it('notes why steps were skipped or how they failed', () => {
+    const markdown = renderMarkdownReport(reportFixture());
+    expect(markdown).toContain('- #2 resource-flap shop/app/php-fpm, restart-resource ✘: failed again within its window');
+    expect(markdown).toContain('- #8 nginx stays down, restart-resource ✘: still failed after the restart (3 times)\n- #8 nginx stays down, reboot ✘');
+    expect(markdown).toContain('- #8 nginx stays down, recreate (skipped): maxRecoveries (1 within 15m) reached');
+  });
+
   it('says when a fault did not end as expected', () => {
     const report = reportFixture();
     const vmCrash = report.faults[2];

@@ -62,6 +62,22 @@ function faultRow(fault: ReportFault, runningAt: number): string[] {
   ];
 }
 
+/** Why steps were skipped or how they failed, from recovery's timeline: a line each, the same note on steps in a row once. */
+function stepNotes(faults: readonly ReportFault[]): string[] {
+  const notes = faults.flatMap((fault) => {
+    const lines: { text: string; times: number }[] = [];
+    for (const step of fault.steps) {
+      if (step.note === null) continue;
+      const text = `#${fault.index + 1} ${markdownText(fault.name)}, ${markdownText(describeSteps([step]))}: ${markdownText(step.note)}`;
+      const last = lines.at(-1);
+      if (last?.text === text) last.times += 1;
+      else lines.push({ text, times: 1 });
+    }
+    return lines.map(({ text, times }) => `- ${text}${times > 1 ? ` (${times} times)` : ''}`);
+  });
+  return notes.length === 0 ? [] : ['', 'Step notes:', '', ...notes];
+}
+
 function disruptionRow(disruption: ReportDisruption, runningAt: number): string[] {
   const backAfter = disruption.backAt === null ? 'not back' : formatMs(disruption.backAt - disruption.at);
   return [markdownText(disruption.kind), markdownText(disruption.target), formatOffset(disruption.at, runningAt), backAfter];
@@ -92,6 +108,7 @@ export function renderMarkdownReport(report: DrillReport): string {
           ['#', 'fault', 'kind', 'target', 'injected at', 'detected after', 'recovered after', 'outcome', 'ladder steps', 'notifications', 'hook calls'],
           report.faults.map((fault) => faultRow(fault, report.runningAt)),
         )),
+    ...stepNotes(report.faults),
     '',
     '## Disruptions',
     '',
