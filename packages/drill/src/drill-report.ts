@@ -44,7 +44,7 @@ export interface ReportFault {
   recoveryMs: number | null;
   /** For VM faults: the assembly's `missed × interval`. */
   timeoutMs: number | null;
-  /** For VM faults: the simulated time of the step that recovered it (reboot, build …). */
+  /** For VM faults: the simulated time of the cloud steps recovery took (reboot, delete and build …) and the agent's start. */
   stepTimeMs: number | null;
   steps: ReportStep[];
   incidents: string[];

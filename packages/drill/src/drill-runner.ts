@@ -18,31 +18,13 @@ import { expectationOf, type Disruption, type DrillFault, type DrillScenario, ty
 import { startDrillStack, type DrillStack } from './drill-stack.ts';
 import { judgeFault, type FaultJudgement, type StruckSubjects, type TimedEvent } from './fault-judgement.ts';
 import { buildReport, type CollectedIncident, type DrillObservations, type InjectedFault } from './report-builder.ts';
-import type { DrillReport, ReportDisruption } from './drill-report.ts';
+import type { DrillReport, ReportDisruption, ReportStep } from './drill-report.ts';
+import type { DrillProgress, ProgressFault } from './progress.ts';
 
 /** A scenario ready to run: what the loader makes of a file. */
 export interface DrillPlan {
   scenario: DrillScenario;
   deployables: readonly { name: string; manifest: ManifestInput; parsed: Manifest }[];
-}
-
-/** A fault as progress shows it. */
-export interface ProgressFault {
-  index: number;
-  name: string;
-  kind: string;
-  target: string;
-}
-
-/** Where the runner reports what it is doing (a terminal's status line, or plain lines). */
-export interface DrillProgressSink {
-  phase(text: string): void;
-  injected(fault: ProgressFault): void;
-  detected(fault: ProgressFault, ms: number, by: string): void;
-  recovered(fault: ProgressFault, ms: number, steps: string[]): void;
-  gaveUp(fault: ProgressFault, ms: number): void;
-  disruption(text: string): void;
-  done(): void;
 }
 
 export interface RunDrillOptions {
@@ -51,7 +33,7 @@ export interface RunDrillOptions {
   amqpUrl: string;
   /** Where the processes' logs go (`<outDir>/logs`). */
   outDir: string;
-  progress: DrillProgressSink;
+  progress: DrillProgress;
   /** Aborted by Ctrl-C: the drill stops waiting, stops everything and throws. */
   signal?: AbortSignal;
   /** When the command started (for the wall time). */
@@ -75,7 +57,7 @@ interface AppliedDeployable {
 interface RunningFault extends InjectedFault {
   progress: ProgressFault;
   judgement?: FaultJudgement;
-  announced: { detected: boolean; settled: boolean };
+  announced: { detected: boolean; settled: boolean; withstood: boolean };
 }
 
 /** How long a flapping resource must stay up after its recovery (beyond its own failAfter) to count as recovered for good. */
@@ -251,7 +233,7 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
         subjects,
         dependents: deployable !== undefined && assembly !== undefined && fault.kind === 'ip-change' ? dependentsOf(deployable, parsedOf.get(deployable.name) as Manifest, assembly.name) : [],
         progress: { index, name, kind: fault.kind, target: describeTarget(fault) },
-        announced: { detected: false, settled: false },
+        announced: { detected: false, settled: false, withstood: false },
       };
       running.push(entry);
       progress.injected(entry.progress);
@@ -298,9 +280,22 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
       const failAfter = entry.fault.kind === 'resource-flap' ? Number((entry.fault as { failAfter?: number }).failAfter ?? 0) : 0;
       return entry.fault.kind !== 'resource-flap' || over || now - judgement.recoveredAt > failAfter + FLAP_QUIET_MS;
     };
+    /** The steps recovery took for a fault so far, from its incidents (for the progress line). */
+    const stepsOf = async (judgement: FaultJudgement): Promise<Pick<ReportStep, 'kind' | 'state'>[]> => {
+      const recoveryUrl = stack!.urlOf('recovery');
+      const incidents = await Promise.all(judgement.incidentIds.map((id) => api.call<CollectedIncident>(recoveryUrl, 'GET', `/v1/incidents/${id}`).catch(() => undefined)));
+      return incidents.flatMap((incident) => incident?.steps ?? []).sort((a, b) => Date.parse(a.intendedAt) - Date.parse(b.intendedAt));
+    };
+    const announcements: Promise<void>[] = [];
     const announce = (now: number) => {
       for (const entry of running) {
-        if (expectationOf(entry.fault) === 'withstood') continue;
+        if (expectationOf(entry.fault) === 'withstood') {
+          if (!entry.announced.withstood && entry.endsAt !== null && now >= entry.endsAt) {
+            entry.announced.withstood = true;
+            progress.withstood(entry.progress, entry.endsAt - entry.injectedAt);
+          }
+          continue;
+        }
         const judgement = judge(entry, now);
         if (!entry.announced.detected && judgement.detectedAt !== null) {
           entry.announced.detected = true;
@@ -309,7 +304,10 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
         if (!entry.announced.settled && settled(entry, now)) {
           entry.announced.settled = true;
           if (judgement.gaveUpAt !== null) progress.gaveUp(entry.progress, judgement.gaveUpAt - entry.injectedAt);
-          else progress.recovered(entry.progress, (judgement.recoveredAt ?? now) - entry.injectedAt, []);
+          else {
+            const recoveredMs = (judgement.recoveredAt ?? now) - entry.injectedAt;
+            announcements.push(stepsOf(judgement).then((steps) => progress.recovered(entry.progress, recoveredMs, steps)));
+          }
         }
       }
     };
@@ -336,6 +334,7 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
     await scheduled.catch(() => undefined);
     if (scheduleError !== undefined) throw scheduleError;
     announce(Date.now());
+    await Promise.all(announcements);
 
     // Defib's own parts back, then the notifications settled: every delivery to the receiver done.
     progress.phase('waiting for notifications to settle');

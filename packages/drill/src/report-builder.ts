@@ -66,15 +66,24 @@ const VM_FAULTS = new Set(['vm-crash', 'vm-hang', 'agent-partition', 'host-failu
 /** The simulated agent's start after its VM boots (the simulator's default). */
 const AGENT_START_MS = 1_000;
 
-/** The simulated time of the step that recovered a VM fault: its cloud operation and the agent's start. */
-function stepTimeOf(step: CollectedIncident['steps'][number] | undefined, timings: LifecycleTimings | undefined): number | null {
-  if (step === undefined || timings === undefined) return null;
-  const action = `${step.kind} ${step.action}`;
-  if (action.includes('recreate')) return timings.delete + timings.build + AGENT_START_MS;
-  if (action.includes('hard-reboot')) return timings.hardReboot + AGENT_START_MS;
-  if (action.includes('start') && !action.includes('restart')) return timings.start + AGENT_START_MS;
-  if (action.includes('reboot')) return timings.reboot + AGENT_START_MS;
-  return null;
+/**
+ * The simulated time of the steps recovery took for a VM fault: each cloud operation it ran (a
+ * failed one too: a replacement that did not boot was built before it failed), and the agent's
+ * start after the one that brought the VM back.
+ */
+function stepTimeOf(steps: readonly CollectedIncident['steps'][number][], timings: LifecycleTimings | undefined): number | null {
+  if (timings === undefined) return null;
+  const taken = steps.filter((step) => step.state === 'succeeded' || step.state === 'failed');
+  if (!taken.some((step) => step.state === 'succeeded')) return null;
+  const cloudTime = (step: CollectedIncident['steps'][number]): number => {
+    const action = `${step.kind} ${step.action}`;
+    if (action.includes('recreate')) return timings.delete + timings.build;
+    if (action.includes('hard-reboot')) return timings.hardReboot;
+    if (action.includes('start') && !action.includes('restart')) return timings.start;
+    if (action.includes('reboot')) return timings.reboot;
+    return 0;
+  };
+  return taken.reduce((sum, step) => sum + cloudTime(step), 0) + AGENT_START_MS;
 }
 
 function laneOf(deployables: DrillObservations['deployables'], assemblyId: string): string | undefined {
@@ -122,7 +131,6 @@ function reportFault(observations: DrillObservations, entry: DrillObservations['
     .sort((a, b) => a.startedAt - b.startedAt);
   const outcome: ReportFault['outcome'] = expected === 'withstood' ? 'withstood' : judgement.gaveUpAt !== null ? 'gave-up' : judgement.recoveredAt !== null ? 'recovered' : 'unrecovered';
   const isVmFault = VM_FAULTS.has(entry.fault.kind);
-  const lastSucceeded = [...incidents.flatMap((incident) => incident.steps)].filter((step) => step.state === 'succeeded').sort((a, b) => Date.parse(a.intendedAt) - Date.parse(b.intendedAt)).at(-1);
   const cloud = observations.deployables.find((deployable) => entry.subjects.deployableIds.has(deployable.id))?.parsed.cloud;
   const until = entry.judgement.recoveredAt ?? observations.finishedAt;
   const delivered = new Set<string>();
@@ -144,7 +152,7 @@ function reportFault(observations: DrillObservations, entry: DrillObservations['
     detectionMs: judgement.detectedAt === null ? null : judgement.detectedAt - entry.injectedAt,
     recoveryMs: judgement.recoveredAt === null ? null : judgement.recoveredAt - entry.injectedAt,
     timeoutMs: isVmFault ? timeoutOf(observations.deployables, entry.subjects.assemblyIds) : null,
-    stepTimeMs: isVmFault ? stepTimeOf(lastSucceeded, cloud === undefined ? undefined : observations.timings[cloud]) : null,
+    stepTimeMs: isVmFault ? stepTimeOf(incidents.flatMap((incident) => incident.steps), cloud === undefined ? undefined : observations.timings[cloud]) : null,
     steps,
     incidents: judgement.incidentIds,
     notifications: delivered.size,
