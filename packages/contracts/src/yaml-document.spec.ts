@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { formatIssuePath } from './contract-violation.ts';
+import { documentErrorOf } from './testing.ts';
 import { DocumentError, documentIssue, issuePathSegments, locateIssues, parseYamlDocument, readYamlDocument, validateDocument } from './yaml-document.ts';
 
 const shelfSchema = z.strictObject({
@@ -12,15 +13,6 @@ const shelfSchema = z.strictObject({
     .default([]),
 });
 
-function errorOf(action: () => unknown): DocumentError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof DocumentError) return error;
-    throw error;
-  }
-  throw new Error('no DocumentError');
-}
 
 const options = { source: 'shelf.yaml', noun: 'shelf' };
 
@@ -34,7 +26,7 @@ describe('YAML documents', () => {
   });
 
   it('names every problem by field and line, in reading order, and the file in its message', () => {
-    const error = errorOf(() => readYamlDocument('books:\n  - kind: atlas\n    pages: -1\n    colour: red\nname: 3\n', shelfSchema, options));
+    const error = documentErrorOf(() => readYamlDocument('books:\n  - kind: atlas\n    pages: -1\n    colour: red\nname: 3\n', shelfSchema, options));
     expect(error.issues).toEqual([
       { path: 'books[0].pages', message: 'Too small: expected number to be >0', line: 3, column: 5 },
       { path: 'books[0].colour', message: 'unknown field', line: 4, column: 5 },
@@ -44,25 +36,25 @@ describe('YAML documents', () => {
   });
 
   it('says a missing field is required, at the mapping that lacks it', () => {
-    expect(errorOf(() => readYamlDocument('books: []\n', shelfSchema, options)).issues).toEqual([{ path: 'name', message: 'is required', line: 1, column: 1 }]);
+    expect(documentErrorOf(() => readYamlDocument('books: []\n', shelfSchema, options)).issues).toEqual([{ path: 'name', message: 'is required', line: 1, column: 1 }]);
   });
 
   it('words an unknown discriminator as the caller asks', () => {
-    const error = errorOf(() => readYamlDocument('name: s\nbooks:\n  - kind: comic\n', shelfSchema, { ...options, unionMessage: (path) => `${formatIssuePath(path)} must be novel or atlas` }));
+    const error = documentErrorOf(() => readYamlDocument('name: s\nbooks:\n  - kind: comic\n', shelfSchema, { ...options, unionMessage: (path) => `${formatIssuePath(path)} must be novel or atlas` }));
     expect(error.issues).toEqual([{ path: 'books[0].kind', message: 'books[0].kind must be novel or atlas', line: 3, column: 5 }]);
   });
 
   it('refuses YAML it cannot trust, at its line: bad syntax, several documents, duplicate keys, recursive aliases', () => {
-    expect(errorOf(() => parseYamlDocument('name: [s\n', options)).issues[0]).toMatchObject({ path: '', line: 2 });
-    expect(errorOf(() => parseYamlDocument('name: a\n---\nname: b\n', options)).issues[0]).toMatchObject({ message: 'a shelf is one YAML document', line: 2 });
-    expect(errorOf(() => parseYamlDocument('name: a\nname: b\n', options)).issues[0]).toMatchObject({ line: 2 });
-    expect(errorOf(() => parseYamlDocument('name: s\nbooks: &b [*b]\n', options)).issues[0]).toMatchObject({ message: 'the alias *b is inside the node it names, so its value would contain itself', line: 2 });
+    expect(documentErrorOf(() => parseYamlDocument('name: [s\n', options)).issues[0]).toMatchObject({ path: '', line: 2 });
+    expect(documentErrorOf(() => parseYamlDocument('name: a\n---\nname: b\n', options)).issues[0]).toMatchObject({ message: 'a shelf is one YAML document', line: 2 });
+    expect(documentErrorOf(() => parseYamlDocument('name: a\nname: b\n', options)).issues[0]).toMatchObject({ line: 2 });
+    expect(documentErrorOf(() => parseYamlDocument('name: s\nbooks: &b [*b]\n', options)).issues[0]).toMatchObject({ message: 'the alias *b is inside the node it names, so its value would contain itself', line: 2 });
   });
 
   it('refuses an empty document and one nested deeper than the bound', () => {
-    expect(errorOf(() => parseYamlDocument('# nothing\n', options)).message).toBe('invalid shelf.yaml: is empty');
-    expect(errorOf(() => parseYamlDocument('a: [[[[1]]]]\n', { ...options, maxDepth: 3 })).issues).toEqual([{ path: '', message: 'is nested more than 3 levels deep' }]);
-    expect(errorOf(() => validateDocument([[[[1]]]], shelfSchema, { ...options, maxDepth: 3 })).issues).toEqual([{ path: '', message: 'is nested more than 3 levels deep' }]);
+    expect(documentErrorOf(() => parseYamlDocument('# nothing\n', options)).message).toBe('invalid shelf.yaml: is empty');
+    expect(documentErrorOf(() => parseYamlDocument('a: [[[[1]]]]\n', { ...options, maxDepth: 3 })).issues).toEqual([{ path: '', message: 'is nested more than 3 levels deep' }]);
+    expect(documentErrorOf(() => validateDocument([[[[1]]]], shelfSchema, { ...options, maxDepth: 3 })).issues).toEqual([{ path: '', message: 'is nested more than 3 levels deep' }]);
   });
 
   it('lists five issues in its message and counts the rest', () => {

@@ -30,8 +30,11 @@ export interface LoadedScenario {
   readonly locate: Locate;
 }
 
+/** A scenario is a few levels deep; a value much deeper is not one. */
+const MAX_SCENARIO_DEPTH = 32;
+
 function scenarioOptions(source: string): DocumentOptions {
-  return { source, noun: 'scenario', unionMessage: () => `must be one of ${faultKinds.join(', ')}` };
+  return { source, noun: 'scenario', maxDepth: MAX_SCENARIO_DEPTH, unionMessage: () => `must be one of ${faultKinds.join(', ')}` };
 }
 
 /** Parses and validates scenario text; throws a `ScenarioError`. */
