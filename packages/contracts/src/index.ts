@@ -12,3 +12,5 @@ export * from './duration.ts';
 export * from './events.ts';
 export * from './manifest.ts';
 export * from './name.ts';
+export * from './value-shape.ts';
+export * from './yaml-document.ts';

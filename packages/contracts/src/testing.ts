@@ -4,6 +4,7 @@
  */
 import { deriveAgentKey, encodeAgentKey } from './agent-signature.ts';
 import type { AgentKey } from './agent-signature.ts';
+import { DocumentError } from './yaml-document.ts';
 
 /** The installation secret (`DEFIB_AGENT_SECRET`) of tests: agent keys in fixtures derive from it. */
 export const TEST_AGENT_SECRET = Buffer.alloc(32, 0x5e);
@@ -48,4 +49,15 @@ export function wordpressManifest(overrides: Record<string, unknown> = {}): Mani
     ],
     ...overrides,
   };
+}
+
+/** The `DocumentError` that `action` throws (any other outcome fails the test). */
+export function documentErrorOf(action: () => unknown): DocumentError {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof DocumentError) return error;
+    throw error;
+  }
+  throw new Error('no DocumentError was thrown');
 }

@@ -7,3 +7,5 @@ export * from './report-markdown.ts';
 export * from './report-svg.ts';
 export * from './report-files.ts';
 export * from './progress.ts';
+export * from './scenario-loader.ts';
+export * from './drill-runner.ts';

@@ -4,13 +4,13 @@
  * with microversions and Keystone tokens, as Zed answers them (simulator/test/fidelity.test.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { shapeProblem } from '@defib/contracts';
 import express from 'express';
 import type { ErrorRequestHandler, NextFunction, Request, Response, Router } from 'express';
 import type { Cloud, CreateVmRequest } from '../cloud/cloud.ts';
 import type { Vm, VmTag } from '../cloud/vm.ts';
 import { novaState } from '../cloud/nova-state.ts';
 import type { NovaStatus } from '../cloud/nova-state.ts';
-import { shapeProblem } from '../value-shape.ts';
 import { origin } from './endpoints.ts';
 import type { Identity, Token } from './identity.ts';
 import { KeystoneError, sendKeystoneError } from './keystone-routes.ts';

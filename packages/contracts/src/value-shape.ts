@@ -1,7 +1,7 @@
 /**
- * Why a parsed request body cannot be what any simulated API takes, whatever its fields: it
- * contains itself (a recursive YAML alias) or nests deeper than `maxDepth`. Checked before the
- * recursive validation and error messages that would overflow the stack on such a value.
+ * Why a parsed value (a request body, a YAML document) cannot be what any schema takes, whatever
+ * its fields: it contains itself (a recursive YAML alias) or nests deeper than `maxDepth`. Checked
+ * before the recursive validation and error messages that would overflow the stack on such a value.
  */
 export function shapeProblem(root: unknown, maxDepth: number): string | undefined {
   // Walks without recursing (a body may nest thousands of levels), in time linear in its size.
