@@ -4,6 +4,8 @@ import { RunReporter } from './test/support/run-report.ts';
 export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.spec.ts', 'services/*/src/**/*.spec.ts', 'simulator/src/**/*.spec.ts', 'packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'simulator/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // The chaos suite (whole drills, minutes each) is CI's second stage: `pnpm test:chaos`.
+    exclude: ['**/node_modules/**', 'test/chaos/**'],
     globalSetup: ['./test/support/global-setup.ts'],
     // The report CI's summary line is printed from (scripts/test-summary.ts).
     reporters: ['default', new RunReporter({ outputFile: '.reports/vitest.json' })],

@@ -1,5 +1,5 @@
-// Prints the one line CI reads, `tests: N passed, N failed, N skipped`, from the run's JSON report
-// (`test/support/run-report.ts`), and before it what each number is made of. Anything that is
+// Prints the one line CI reads, `tests: N passed, N failed, N skipped`, from the runs' JSON reports
+// (`test/support/run-report.ts`; one per stage, summed), and before it what each number is made of. Anything that is
 // not a passed behaviour counts as failed: a failed test, a test that never finished, a file that
 // failed to load, a hook that threw, an unhandled error, an interrupted run, a run with no tests.
 // Skipped and todo tests are counted and named, so a `.skip` cannot pass unnoticed.
@@ -17,7 +17,7 @@ interface RunReport {
   defib?: RunOutcome;
 }
 
-const file = process.argv[2] ?? '.reports/vitest.json';
+const files = process.argv.length > 2 ? process.argv.slice(2) : ['.reports/vitest.json'];
 
 function summarize(report: RunReport): { lines: string[]; passed: number; failed: number; skipped: number } {
   const lines: string[] = [];
@@ -59,11 +59,18 @@ function summarize(report: RunReport): { lines: string[]; passed: number; failed
   return { lines, passed, failed, skipped: skipped.length + todo.length };
 }
 
-try {
-  const { lines, passed, failed, skipped } = summarize(JSON.parse(readFileSync(file, 'utf8')) as RunReport);
-  for (const line of lines) console.log(line);
-  console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-} catch (error) {
-  console.log(`no readable test report at ${file}: ${(error as Error).message}`);
-  console.log('tests: 0 passed, 1 failed, 0 skipped');
+const total = { passed: 0, failed: 0, skipped: 0 };
+for (const file of files) {
+  try {
+    const { lines, passed, failed, skipped } = summarize(JSON.parse(readFileSync(file, 'utf8')) as RunReport);
+    if (files.length > 1) console.log(`${file}: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+    for (const line of lines) console.log(line);
+    total.passed += passed;
+    total.failed += failed;
+    total.skipped += skipped;
+  } catch (error) {
+    console.log(`no readable test report at ${file}: ${(error as Error).message}`);
+    total.failed += 1;
+  }
 }
+console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);

@@ -142,6 +142,16 @@ describe('awaitAgent', () => {
     await expect(sameBoot.awaitAgent(assemblyId, { instanceId: VM, otherThanBoot: 'boot-1' }, { timeoutMs: 50 })).rejects.toThrow(/did not reboot/);
   });
 
+  it('fails at once as vm-failed when the silent VM is in error or gone, and keeps waiting while it builds', async () => {
+    const silent = { ping: () => Promise.reject(noAgent()) };
+    await expect(handsWith(driverWith([instance('error', 'ERROR')]), silent).awaitAgent(assemblyId, { instanceId: VM, cloud: CLOUD }, { timeoutMs: 60_000 })).rejects.toThrow(/will not answer: the cloud says ERROR/);
+    const gone = new CloudError('not-found', CLOUD, 'describe', 'no such server');
+    await expect(handsWith(driverWith([gone]), silent).awaitAgent(assemblyId, { instanceId: VM, cloud: CLOUD }, { timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'vm-failed' });
+    const building = driverWith([instance('pending', 'BUILD')]);
+    await expect(handsWith(building, silent).awaitAgent(assemblyId, { instanceId: VM, cloud: CLOUD }, { timeoutMs: 50 })).rejects.toMatchObject({ code: 'timeout' });
+    expect(building.calls.filter((call) => call === 'describe').length).toBeGreaterThan(0);
+  });
+
   it('lets other failures through', async () => {
     const closed = new AgentCommandError('closed', { commandId: randomUUID(), assemblyId }, 'closed');
     await expect(handsWith(driverWith([]), { ping: () => Promise.reject(closed) }).awaitAgent(assemblyId, { instanceId: VM })).rejects.toBe(closed);

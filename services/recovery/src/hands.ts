@@ -25,13 +25,17 @@ export interface HandsOptions {
   logger: Logger;
 }
 
+/** How often a VM that does not answer yet is looked at in its cloud (to fail at once when it went to error). */
+const VM_LOOK_INTERVAL_MS = 1_000;
+
 /** Why a VM or resource could not be verified. */
-export type VerificationFailure = 'timeout' | 'wrong-instance' | 'refused' | 'aborted';
+export type VerificationFailure = 'timeout' | 'wrong-instance' | 'refused' | 'aborted' | 'vm-failed';
 
 /**
  * An action's result could not be verified: no answer in time (`timeout`), answers only from
  * another VM (`wrong-instance`), the agent said no or the resource is not running (`refused`),
- * or the caller gave up (`aborted`). Carries the last reply seen, if any.
+ * the cloud says the VM failed or is gone (`vm-failed`: a build that ended in ERROR, a VM on a
+ * dead host), or the caller gave up (`aborted`). Carries the last reply seen, if any.
  */
 export class VerificationFailed extends Error {
   readonly code: VerificationFailure;
@@ -171,12 +175,13 @@ export class RecoveryHands {
    * keeps waiting (the old VM may still answer until fenced) but is remembered for the error. Resolves with the reply;
    * throws VerificationFailed.
    */
-  async awaitAgent(assemblyId: string, expect: { instanceId: string; otherThanBoot?: string }, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<PingReply> {
+  async awaitAgent(assemblyId: string, expect: { instanceId: string; otherThanBoot?: string; cloud?: string }, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<PingReply> {
     const { clock, commandTimeoutMs, verifyIntervalMs } = this.#options;
     const timeoutMs = options.timeoutMs ?? this.#options.bootTimeoutMs;
     const deadline = clock.now() + timeoutMs;
     let fromAnother: PingReply | undefined;
     let sameBoot: PingReply | undefined;
+    let nextLook = clock.now();
     for (;;) {
       const left = deadline - clock.now();
       if (options.signal?.aborted === true) throw new VerificationFailed('aborted', `stopped waiting for assembly ${assemblyId}'s agent`, { cause: options.signal.reason });
@@ -189,6 +194,12 @@ export class RecoveryHands {
       } catch (error) {
         if (!(error instanceof AgentCommandError) || !notYet.has(error.code)) throw error;
       }
+      // No answer yet: a VM the cloud already shows failed will never answer, so the step fails now
+      // rather than at the end of the boot timeout.
+      if (expect.cloud !== undefined && clock.now() >= nextLook) {
+        nextLook = clock.now() + VM_LOOK_INTERVAL_MS;
+        await this.#failIfVmFailed(expect.cloud, assemblyId, expect.instanceId);
+      }
       const pause = Math.min(verifyIntervalMs, deadline - clock.now());
       // An abort ends the pause early and is reported at the top of the loop.
       if (pause > 0) await this.#pause(pause, options.signal).catch(() => undefined);
@@ -200,6 +211,15 @@ export class RecoveryHands {
       throw new VerificationFailed('timeout', `assembly ${assemblyId}: VM ${expect.instanceId} still answers from boot ${sameBoot.bootId} after ${timeoutMs} ms: it did not reboot`, { reply: sameBoot });
     }
     throw new VerificationFailed('timeout', `assembly ${assemblyId}: VM ${expect.instanceId} did not answer within ${timeoutMs} ms`);
+  }
+
+  /** Throws VerificationFailed('vm-failed') when the cloud shows the VM in error, terminated or gone; a cloud that cannot be asked proves nothing. */
+  async #failIfVmFailed(cloud: string, assemblyId: string, instanceId: string): Promise<void> {
+    const instance = await this.describe(cloud, instanceId).catch(() => null);
+    if (instance === null) return;
+    if (instance === undefined || instance.state === 'error' || instance.state === 'terminated' || instance.state === 'terminating') {
+      throw new VerificationFailed('vm-failed', `assembly ${assemblyId}: VM ${instanceId} will not answer: the cloud says ${instance?.cloudStatus ?? 'it is gone'}`);
+    }
   }
 
   /** One ping, answered within `timeoutMs` or not at all: is the agent there now, from which VM and boot? */

@@ -139,7 +139,7 @@ async function bringUp(ctx: ActionContext, step: StepRow, assembly: AssemblyRow,
     ]);
   }
   const verified = (step.detail.instanceId as string | undefined) ?? (await launchFor(ctx, step, assembly, previous, correlationId));
-  const reply = await hands.awaitAgent(assembly.id, { instanceId: verified }, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal });
+  const reply = await hands.awaitAgent(assembly.id, { instanceId: verified, cloud: ctx.deployable.cloud }, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal });
   const addresses = await currentAddresses(ctx, verified);
   return { instanceId: verified, bootId: reply.bootId, addresses };
 }
@@ -578,7 +578,7 @@ export async function runRung(ctx: ActionContext, incident: IncidentRow, step: S
         await hands.power(deployable.cloud, instanceId, step.action as 'reboot-soft' | 'reboot-hard' | 'start');
         await journal.advance(step, { state: 'verifying', acted: true });
       }
-      const reply = await hands.awaitAgent(assembly.id, { instanceId, ...(bootBefore === undefined ? {} : { otherThanBoot: bootBefore }) }, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal });
+      const reply = await hands.awaitAgent(assembly.id, { instanceId, cloud: deployable.cloud, ...(bootBefore === undefined ? {} : { otherThanBoot: bootBefore }) }, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal });
       up = { instanceId, bootId: reply.bootId, addresses: await currentAddresses(ctx, instanceId) };
     }
     await journal.advance(step, { state: 'succeeded', detail: { instanceId: up.instanceId, bootAfter: up.bootId } }, async (trx) => {
