@@ -9,13 +9,14 @@
  * (`{ token, registry, recovery, notifier, monitor }`, each optional); only a file named
  * explicitly must exist.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type Environment } from '@defib/platform/config';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CliError, EXIT } from './cli-error.ts';
+import { readInputFile } from './input-file.ts';
 
 export type ServiceName = 'registry' | 'recovery' | 'notifier' | 'monitor';
 
@@ -58,13 +59,8 @@ const configFileSchema = z.strictObject({
 type ConfigFile = z.output<typeof configFileSchema>;
 
 function readConfigFile(file: string, mustExist: boolean): ConfigFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !mustExist) return {};
-    throw new CliError(`defib: cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, EXIT.badInput);
-  }
+  if (!mustExist && !existsSync(file)) return {};
+  const text = readInputFile(file);
   let value: unknown;
   try {
     value = parseYaml(text) ?? {};

@@ -35,7 +35,7 @@ describe('the status view', () => {
       [
         'deployable:  wordpress (version 3)',
         'desired:     running',
-        'observed:    degraded — db is unresponsive',
+        'observed:    degraded (db is unresponsive)',
         'since:       2026-12-02 10:00:00Z',
         'maintenance: -',
         '',

@@ -135,13 +135,18 @@ export function warningsOf(warnings: readonly string[] | undefined): string[] {
   return (warnings ?? []).map((warning) => `warning: ${warning}`);
 }
 
+/** A state with the reason it changed, unless it is the healthy one (whose reason says nothing more). */
+function withReason(state: string, reason: string | null): string {
+  return reason === null || state === 'running' ? state : `${state} (${reason})`;
+}
+
 /** `defib status`: the deployable, a row per assembly (instance, addresses, liveness, resources, maintenance), then its open incidents. */
 export function statusView(status: DeployableStatus): string {
   const { deployable } = status;
   const head = renderFields([
     ['deployable', `${deployable.name} (version ${deployable.version})`],
     ['desired', deployable.desired],
-    ['observed', `${deployable.observed}${deployable.reason === null ? '' : ` — ${deployable.reason}`}`],
+    ['observed', withReason(deployable.observed, deployable.reason)],
     ['since', timeOf(deployable.changedAt)],
     ['maintenance', maintenanceOf(deployable.maintenance)],
   ]);
@@ -151,7 +156,7 @@ export function statusView(status: DeployableStatus): string {
       assembly.name,
       cell(assembly.instanceId),
       addressesOf(assembly.addresses),
-      assembly.reason === null ? assembly.observed : `${assembly.observed} (${assembly.reason})`,
+      withReason(assembly.observed, assembly.reason),
       cell(assembly.resources.map((resource) => `${resource.name}:${resource.observed}`).join(' ')),
       maintenanceOf(assembly.maintenance),
     ]),
