@@ -115,7 +115,7 @@ describe('the defib CLI', () => {
     expect(JSON.parse(statusJson.stdout)).toMatchObject({ deployable: { name: 'shop', desired: 'stopped' }, assemblies: [{ name: 'db' }], openIncidents: [] });
   });
 
-  it('starts a deployable, shows its instance, addresses and liveness, and stops it', async () => {
+  it('starts a deployable, shows its instance, addresses and liveness, watches it, and stops it', async () => {
     expect((await defib(['start', 'shop'])).stdout).toBe('deployable shop: start requested (defib status shop --watch to follow it)\n');
     // The registry's status is a projection of the monitor's and recovery's events: wait until it has the running VM.
     await waitFor(
@@ -128,6 +128,17 @@ describe('the defib CLI', () => {
     const status = await defib(['status', 'shop']);
     expect(status.stdout).toMatch(/^observed:\s+running/m);
     expect(status.stdout).toMatch(/^db\s+\S+\s+\d+\.\d+\.\d+\.\d+\s+running\s+svc:\S+\s+-$/m);
+    const watcher = launch(['status', 'shop', '--watch', '--interval', '0.2']);
+    let watched = '';
+    watcher.stdout?.on('data', (chunk: Buffer) => (watched += chunk.toString('utf8')));
+    try {
+      // Not a terminal: each redraw is appended, not drawn over.
+      await waitFor(() => (watched.split('deployable:').length > 2 ? true : undefined), { what: 'a second redraw', timeoutMs: 10_000 });
+    } finally {
+      watcher.kill('SIGTERM');
+      await once(watcher, 'close');
+    }
+    expect(watched).not.toContain('\x1b[2J');
     expect(await defib(['stop', 'shop'])).toMatchObject({ code: 0, stdout: 'deployable shop: stop requested (defib status shop --watch to follow it)\n' });
   }, 30_000);
 
