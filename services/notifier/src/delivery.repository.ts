@@ -61,7 +61,7 @@ export const deliveryRepository = {
     await sql`select pg_notify(${DELIVERIES_CHANNEL}, '')`.execute(db);
   },
 
-  /** Keeps an event to deliver; an event already kept stays as it is. */
+  /** Keeps a consumed event (the event log, and what deliveries carry); an event already kept stays as it is. */
   async storeEvent(db: Executor, event: NewEvent): Promise<void> {
     await db
       .insertInto('events')
@@ -364,7 +364,7 @@ export const deliveryRepository = {
     return row.age;
   },
 
-  /** Removes finished deliveries older than `retentionMs`, and events no delivery refers to any more. */
+  /** Removes finished deliveries older than `retentionMs`, and events received before then that no remaining delivery carries. */
   async prune(db: Executor, retentionMs: number): Promise<number> {
     const removed = await db
       .deleteFrom('deliveries')

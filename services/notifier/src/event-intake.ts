@@ -1,5 +1,5 @@
 /**
- * Turns consumed events into deliveries. Runs inside the inbox transaction (`kernel.consume`), so an
+ * Keeps every consumed event (the event log) and turns it into deliveries. Runs inside the inbox transaction (`kernel.consume`), so an
  * event creates its deliveries exactly once however often the bus delivers it, and a crash before
  * the commit leaves the message unacknowledged for another try. Each matching subscription target
  * gets the event on its own, or in a group (an email digest, or a storm-control batch).
@@ -39,12 +39,13 @@ async function takeBucket(trx: Trx, subscriptionId: string, target: string): Pro
 /** Creates the deliveries of one event in `trx`. */
 export async function takeInEvent(trx: Trx, event: DomainEvent, settings: IntakeSettings): Promise<IntakeResult> {
   const result: IntakeResult = { subscriptions: 0, single: 0, grouped: 0 };
+  // Every event is kept, delivered or not: it is the event log (GET /v1/events) until retention prunes it.
+  await deliveryRepository.storeEvent(trx, { id: event.id, type: event.type, occurred_at: new Date(event.occurredAt), envelope: JSON.stringify(event) });
   const subscriptions = (await subscriptionRepository.listEnabled(trx)).filter((row) =>
     matchesFilter({ eventTypes: row.event_types, deployables: row.deployables }, event),
   );
   if (subscriptions.length === 0) return result;
   result.subscriptions = subscriptions.length;
-  await deliveryRepository.storeEvent(trx, { id: event.id, type: event.type, occurred_at: new Date(event.occurredAt), envelope: JSON.stringify(event) });
   const now = settings.clock();
   for (const subscription of subscriptions) {
     const targets = subscription.kind === 'webhook' ? [''] : subscription.recipients;

@@ -117,4 +117,13 @@ export const notifierMigrations: Migrations = {
         .execute();
     },
   },
+  '2026-12-02T0300-event-log': {
+    async up(db: Kysely<unknown>) {
+      // Every consumed event is kept now (the event log, GET /v1/events), listed by arrival: times
+      // to the millisecond, like a JavaScript Date, so a page cursor names a row exactly.
+      await sql`update events set received_at = date_trunc('milliseconds', received_at)`.execute(db);
+      await db.schema.alterTable('events').alterColumn('received_at', (c) => c.setDefault(sql`date_trunc('milliseconds', clock_timestamp())`)).execute();
+      await db.schema.createIndex('events_listing').on('events').columns(['received_at', 'id']).execute();
+    },
+  },
 };

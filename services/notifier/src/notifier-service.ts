@@ -1,6 +1,6 @@
 /**
  * The notifier's composition root: kernel (database, bus, outbox, HTTP) → secret box, network
- * policy, senders → subscription catalogue, delivery log, event intake and the delivery worker →
+ * policy, senders → subscription catalogue, delivery log, event log, event intake and the delivery worker →
  * routes and the consumer of every catalogued event.
  */
 import { hostname } from 'node:os';
@@ -9,6 +9,7 @@ import type { DomainEvent } from '@defib/contracts';
 import { type Clock, createServiceKernel, periodicWorker, type Logger, RealClock, SecretBox } from '@defib/platform';
 import type { NotifierConfig } from './config.ts';
 import { createDeliveryLog } from './deliveries.ts';
+import { createEventLog } from './event-log.ts';
 import { DELIVERIES_CHANNEL, deliveryRepository } from './delivery.repository.ts';
 import { DeliveryWorker } from './delivery-worker.ts';
 import { createMailer } from './email-sender.ts';
@@ -89,7 +90,7 @@ export function createNotifierService(config: NotifierConfig, options: NotifierS
     onChange: () => worker.poke(),
   });
   const deliveries = createDeliveryLog(db, () => worker.poke());
-  const routes = notifierRoutes({ subscriptions, deliveries });
+  const routes = notifierRoutes({ subscriptions, deliveries, events: createEventLog(db) });
   const intake = { defaultRateLimit: config.defaultRateLimit, groupMaxEvents: config.groupMaxEvents, clock };
   kernel.consume(intakeHandlers(intake), {
     prefetch: 64,
@@ -118,7 +119,7 @@ export function createNotifierService(config: NotifierConfig, options: NotifierS
     start: () =>
       kernel.start({
         routes,
-        openapi: { title: 'Defib notifier', description: 'Subscriptions, signed webhook and email delivery with durable retries, the delivery log and replay.' },
+        openapi: { title: 'Defib notifier', description: 'Subscriptions, signed webhook and email delivery with durable retries, the delivery log and replay, the event log.' },
         workers: [worker, kernel.listen(DELIVERIES_CHANNEL, () => worker.poke()), pruner],
       }),
     async stop() {

@@ -1,8 +1,9 @@
-/** The notifier's HTTP API under /v1: subscriptions, the delivery log and replay. */
+/** The notifier's HTTP API under /v1: subscriptions, the delivery log and replay, the event log. */
 import { isEventType, makeDurationSchema, nameSchema } from '@defib/contracts';
 import { defineRoute, pageQueryFields, timestampParameter as timestamp, type Route } from '@defib/platform';
 import { z } from 'zod';
 import type { DeliveryLog } from './deliveries.ts';
+import type { EventLog } from './event-log.ts';
 import type { RateLimit } from './storm-control.ts';
 import { eventTypePatternProblem } from './subscription-matching.ts';
 import type { SubscriptionCatalogue, SubscriptionInput, SubscriptionPatch } from './subscriptions.ts';
@@ -143,14 +144,38 @@ const deliverySchema = z.object({
   attempts: z.array(attemptSchema),
 });
 
+const eventSchema = z.object({
+  id: z.uuid(),
+  type: z.string(),
+  version: z.int(),
+  occurredAt: z.string(),
+  correlationId: z.string(),
+  reason: z.string().optional(),
+  subject: z.record(z.string(), z.string()).describe('deployable/assembly/resource names and ids, or the cloud or monitor'),
+  data: z.record(z.string(), z.unknown()),
+});
+
+/** `type=assembly.*,recovery.gave-up`: catalogue types and patterns, each checked like a subscription's. */
+const eventTypeListParameter = z
+  .string()
+  .max(2000)
+  .transform((text) => text.split(',').map((part) => part.trim()).filter((part) => part !== ''))
+  .superRefine((patterns, ctx) => {
+    for (const pattern of patterns) {
+      const problem = eventTypePatternProblem(pattern);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${pattern}: ${problem}` });
+    }
+  });
+
 const problem = (description: string) => ({ description });
 
 export interface NotifierRouteDependencies {
   subscriptions: SubscriptionCatalogue;
   deliveries: DeliveryLog;
+  events: EventLog;
 }
 
-export function notifierRoutes({ subscriptions, deliveries }: NotifierRouteDependencies): Route[] {
+export function notifierRoutes({ subscriptions, deliveries, events }: NotifierRouteDependencies): Route[] {
   return [
     defineRoute({
       method: 'post',
@@ -313,6 +338,33 @@ export function notifierRoutes({ subscriptions, deliveries }: NotifierRouteDepen
       },
       async handler({ params }) {
         return { status: 202, body: await deliveries.redeliver(params.id) };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/events',
+      operationId: 'listEvents',
+      summary: 'The event log: every event the notifier consumed, oldest first by arrival, as published',
+      description:
+        'Kept for NOTIFIER_RETENTION whether or not a subscription matched. To follow the log, ask again later with resumeCursor (null: with the same cursor as before); ' +
+        'events received in the last few seconds may then be listed twice — de-duplicate by id — so that one committed late is never skipped.',
+      tags: ['events'],
+      scope: 'read',
+      query: z.strictObject({
+        type: eventTypeListParameter.optional(),
+        deployable: z.uuid({ message: 'must be a deployable id (a UUID)' }).optional(),
+        since: timestamp.optional().describe('Received at or after this time'),
+        ...pageQueryFields,
+      }),
+      responses: {
+        200: {
+          description: 'A page',
+          schema: z.object({ items: z.array(eventSchema), nextCursor: z.string().nullable(), resumeCursor: z.string().nullable() }),
+        },
+        400: problem('A bad filter or cursor; every issue is named'),
+      },
+      async handler({ query }) {
+        return { status: 200, body: await events.list({ types: query.type ?? [], deployable: query.deployable, since: query.since, cursor: query.cursor, limit: query.limit }) };
       },
     }),
   ];

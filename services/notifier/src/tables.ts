@@ -1,6 +1,6 @@
 /**
  * The notifier's tables, typed once. The notifier owns the `notifier` schema: subscriptions, the
- * events it has to deliver, deliveries (one per event and subscription target, or one per group of
+ * events it consumed (the event log and what deliveries carry), deliveries (one per event and subscription target, or one per group of
  * events), every attempt, and each subscription's storm-control bucket.
  */
 import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';

@@ -19,6 +19,7 @@ import {
   type IsolatedBus,
   type IsolatedDatabase,
 } from '../../../test/support/index.ts';
+import type { ServiceConfig } from '@defib/platform';
 import type { NotifierConfig } from '../src/config.ts';
 import type { HostResolver } from '../src/network-policy.ts';
 import { createNotifierService, type NotifierService, type NotifierServiceOptions } from '../src/notifier-service.ts';
@@ -43,6 +44,25 @@ export interface NotifierHarness extends ApiClient, Omit<EventSpy, 'close'> {
   close(): Promise<void>;
 }
 
+/** The notifier's own settings for tests: fast retries, loopback webhooks allowed, no email, a fresh sealing key. */
+export function testNotifierSettings(): Omit<NotifierConfig, keyof ServiceConfig> {
+  return {
+    secretKey: randomBytes(32).toString('base64'),
+    retry: { attempts: 4, initialDelayMs: 50, multiplier: 2, maxDelayMs: 2_000, jitter: 0 },
+    attemptTimeoutMs: 500,
+    leaseMs: 3_000,
+    concurrency: 8,
+    pollIntervalMs: 250,
+    allowedNetworks: ['127.0.0.0/8'],
+    secretOverlapMs: 60_000,
+    autoDisable: { afterMs: 3_600_000, minFailures: 1_000 },
+    defaultRateLimit: { burst: 10_000, perMinute: 600_000, groupWindowMs: 200 },
+    groupMaxEvents: 100,
+    retentionMs: 30 * 86_400_000,
+    email: { smtpUrl: undefined, from: 'Defib <defib@notifier.test>', timeoutMs: 2_000 },
+  };
+}
+
 export async function startNotifier(overrides: Partial<NotifierConfig> = {}, options: NotifierServiceOptions = {}): Promise<NotifierHarness> {
   const database: IsolatedDatabase = await createIsolatedDatabase();
   const isolatedBus: IsolatedBus = createIsolatedBus();
@@ -60,19 +80,7 @@ export async function startNotifier(overrides: Partial<NotifierConfig> = {}, opt
       bodyLimitBytes: 16 * 1024,
       shutdownGraceMs: 2_000,
     }),
-    secretKey: randomBytes(32).toString('base64'),
-    retry: { attempts: 4, initialDelayMs: 50, multiplier: 2, maxDelayMs: 2_000, jitter: 0 },
-    attemptTimeoutMs: 500,
-    leaseMs: 3_000,
-    concurrency: 8,
-    pollIntervalMs: 250,
-    allowedNetworks: ['127.0.0.0/8'],
-    secretOverlapMs: 60_000,
-    autoDisable: { afterMs: 3_600_000, minFailures: 1_000 },
-    defaultRateLimit: { burst: 10_000, perMinute: 600_000, groupWindowMs: 200 },
-    groupMaxEvents: 100,
-    retentionMs: 30 * 86_400_000,
-    email: { smtpUrl: undefined, from: 'Defib <defib@notifier.test>', timeoutMs: 2_000 },
+    ...testNotifierSettings(),
     ...overrides,
   };
   const spy = await startEventSpy(isolatedBus);

@@ -1,0 +1,2 @@
+export { runCli, buildProgram, type CliIo } from './program.ts';
+export { resolveSettings, type CliSettings } from './settings.ts';
