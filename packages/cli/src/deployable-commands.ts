@@ -21,8 +21,7 @@ export function addDeployableCommands(program: Command, context: CommandContext)
     .description('Apply a deployable manifest (YAML or JSON) through the registry; applying the same one again changes nothing')
     .requiredOption('-f, --file <file>', 'the manifest file')
     .action(async (options: { file: string }, command: Command) => {
-      // loader: swap in readManifestFile from packages/drill/src/scenario-loader.ts (validates locally, with lines) once merged.
-      const manifest = readManifestArgument(options.file);
+      const manifest = await readManifestArgument(options.file);
       const registry = context.client(command, 'registry');
       try {
         const answer = await registry.request<Deployable>('PUT', path(manifest.name), { raw: { text: manifest.text, contentType: manifest.contentType } });

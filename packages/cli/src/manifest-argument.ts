@@ -1,9 +1,9 @@
 /**
- * The manifest a user names with `defib apply -f FILE`: read and parsed here only far enough to
- * know the deployable's name and to point at a YAML mistake by line; the registry validates the
- * rest and names every problem, which `defib apply` prints as `FILE: field: message`.
+ * The manifest a user names with `defib apply -f FILE`: read and validated here, the way the drill
+ * reads its manifests (the contracts' `readManifestFile`), so every problem is printed as
+ * `FILE:LINE: field: message` before anything is sent; the registry then checks what only it can
+ * (the cloud's images and flavors) and names those problems by field.
  */
-import { parseDocument } from 'yaml';
 import { CliError, EXIT } from './cli-error.ts';
 import { readInputFile } from './input-file.ts';
 
@@ -15,17 +15,19 @@ export interface ManifestArgument {
   contentType: 'application/yaml' | 'application/json';
 }
 
-/** Reads `file` (YAML or JSON); a missing file, bad YAML or a missing name is a {@link CliError} (exit 2). */
-export function readManifestArgument(file: string): ManifestArgument {
+/** Reads and validates `file` (YAML or JSON); a missing file or an invalid manifest is a {@link CliError} (exit 2). */
+export async function readManifestArgument(file: string): Promise<ManifestArgument> {
   const text = readInputFile(file);
-  const document = parseDocument(text);
-  const [problem] = document.errors;
-  if (problem !== undefined) {
-    const line = problem.linePos?.[0].line;
-    throw new CliError(`${file}${line === undefined ? '' : `:${line}`}: ${problem.message.split('\n')[0] ?? 'not YAML'}`, EXIT.badInput);
+  // Loaded only here: the contracts (zod schemas) cost most commands nothing.
+  const { DocumentError, readManifestFile } = await import('@defib/contracts');
+  try {
+    const { manifest } = readManifestFile(file);
+    return { file, name: manifest.name, text, contentType: text.trimStart().startsWith('{') ? 'application/json' : 'application/yaml' };
+  } catch (error) {
+    if (!(error instanceof DocumentError)) throw error;
+    throw new CliError(
+      error.issues.map((issue) => `${file}${issue.line === undefined ? '' : `:${issue.line}`}: ${issue.path === '' ? '' : `${issue.path}: `}${issue.message}`),
+      EXIT.badInput,
+    );
   }
-  const value: unknown = document.toJS();
-  const name = typeof value === 'object' && value !== null ? (value as { name?: unknown }).name : undefined;
-  if (typeof name !== 'string' || name === '') throw new CliError(`${file}: name: is required (the deployable's name, such as wordpress)`, EXIT.badInput);
-  return { file, name, text, contentType: text.trimStart().startsWith('{') ? 'application/json' : 'application/yaml' };
 }

@@ -150,7 +150,7 @@ describe('the defib CLI', () => {
     expect(await defib(['maintenance', 'off', 'shop'])).toMatchObject({ code: 3, stdout: '' });
   });
 
-  it('prints a bad manifest\'s problems one line per issue, naming the file, and exits 2', async () => {
+  it('prints a bad manifest\'s problems one line per issue, naming the file, field and line, and exits 2', async () => {
     const bad = file('bad.yaml', stringify({ ...manifestOf('broken', [assemblyOf('db', { heartbeat: { interval: 'soon', missed: 3 } })]), colour: 'blue' }));
     const brokenFile = file('broken.yaml', 'name: x\nassemblies: [\n');
     const absentFile = join(directory, 'absent.yaml');
@@ -159,9 +159,9 @@ describe('the defib CLI', () => {
     expect(refused.stdout).toBe('');
     const lines = refused.stderr.trimEnd().split('\n');
     expect(lines.length).toBeGreaterThanOrEqual(2);
-    for (const line of lines) expect(line.startsWith(`${bad}: `)).toBe(true);
-    expect(refused.stderr).toMatch(/heartbeat\.interval: /);
-    expect(refused.stderr).toMatch(/colour: /);
+    for (const line of lines) expect(line.startsWith(`${bad}:`)).toBe(true);
+    expect(refused.stderr).toMatch(/:\d+: assemblies\[0\]\.heartbeat\.interval: /);
+    expect(refused.stderr).toMatch(/:\d+: colour: /);
 
     expect(broken.code).toBe(2);
     expect(broken.stderr).toMatch(new RegExp(`^${brokenFile}:\\d+: .+\\n$`));

@@ -11,6 +11,7 @@ export * from './contract-violation.ts';
 export * from './duration.ts';
 export * from './events.ts';
 export * from './manifest.ts';
+export * from './manifest-file.ts';
 export * from './name.ts';
 export * from './value-shape.ts';
 export * from './yaml-document.ts';

@@ -1,9 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readManifestFile } from '@defib/contracts';
 import { documentErrorOf } from '@defib/contracts/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadDrillScenario, readManifestFile, resolveDrillScenario } from './scenario-loader.ts';
+import { loadDrillScenario, resolveDrillScenario } from './scenario-loader.ts';
 
 const directory = mkdtempSync(join(tmpdir(), 'defib-drill-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));

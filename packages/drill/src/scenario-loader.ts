@@ -2,20 +2,14 @@
  * Reads a drill scenario file and the deployable manifests it names, and checks that its names
  * agree: a fault's deployable, assembly and resource exist, every cloud is one of the scenario's.
  * Every problem is one `DocumentError` naming the file, the field and its line, before anything
- * starts. Manifests given to the CLI (`defib apply -f`) are read the same way.
+ * starts. Manifests are read as the CLI's `defib apply -f` reads them (the contracts' `readManifestFile`).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { DocumentError, documentIssue, formatIssuePath, inReadingOrder, locateIssues, parseYamlDocument, readYamlDocument, validateManifest } from '@defib/contracts';
-import type { DocumentIssue, Locate, Manifest, ManifestInput } from '@defib/contracts';
+import { checkManifest, DocumentError, documentIssue, formatIssuePath, inReadingOrder, parseYamlDocument, readDocumentText, readYamlDocument } from '@defib/contracts';
+import type { DocumentIssue, Locate, Manifest, ManifestFile } from '@defib/contracts';
 import { drillScenarioSchema } from './drill-scenario.ts';
 import type { DrillDeployable, DrillScenario, DrillService } from './drill-scenario.ts';
-
-/** A manifest as written (what is applied through the registry's API) and as Defib reads it. */
-export interface ManifestFile {
-  manifest: ManifestInput;
-  parsed: Manifest;
-}
 
 /** One of a drill's deployables, loaded and validated. */
 export interface LoadedDeployable extends ManifestFile {
@@ -41,12 +35,6 @@ export function loadDrillScenario(file: string): LoadedDrill {
   const issues = crossCheck(scenario, loaded, locate);
   if (issues.length > 0) throw new DocumentError(inReadingOrder(issues, scenario), file);
   return { file, scenario, deployables: loaded.map(({ deployable }) => deployable), locate };
-}
-
-/** Reads and validates a manifest file (`defib apply -f`); throws a `DocumentError` naming the file, field and line. */
-export function readManifestFile(file: string): ManifestFile {
-  const { value, locate } = parseYamlDocument(readDocumentText(file), { source: file, noun: 'manifest' });
-  return checkManifest(value, { source: file, locate, root: value, at: [] });
 }
 
 /**
@@ -75,13 +63,6 @@ interface ScenarioPlace {
  * Where a manifest is written: `source` names its file, `locate` finds its fields there, and its
  * value sits at `at` within `root` (the scenario, for an inline manifest).
  */
-interface ManifestPlace {
-  source: string;
-  locate: Locate;
-  root: unknown;
-  at: readonly PropertyKey[];
-}
-
 /** A loaded deployable, and where the cross-checks report a problem with one of its manifest's fields. */
 interface PlacedDeployable {
   deployable: LoadedDeployable;
@@ -93,8 +74,14 @@ function loadDeployable(deployable: DrillDeployable, index: number, place: Scena
   if ('file' in deployable) {
     const at = ['deployables', index, 'file'];
     const file = isAbsolute(deployable.file) ? deployable.file : join(dirname(place.file), deployable.file);
-    const text = readText(file);
-    if (typeof text !== 'string') throw new DocumentError([documentIssue(at, `${text.problem}: ${file}`, place.locate)], place.file);
+    let text: string;
+    try {
+      text = readDocumentText(file);
+    } catch (error) {
+      // A manifest file that cannot be read is a mistake in the scenario, at the line naming it.
+      if (error instanceof DocumentError) throw new DocumentError([documentIssue(at, `${error.issues[0]?.message ?? 'cannot be read'}: ${file}`, place.locate)], place.file);
+      throw error;
+    }
     const { value, locate } = parseYamlDocument(text, { source: file, noun: 'manifest' });
     const manifest = checkManifest(value, { source: file, locate, root: value, at: [] });
     return {
@@ -111,13 +98,6 @@ function loadDeployable(deployable: DrillDeployable, index: number, place: Scena
     deployable: { name: manifest.parsed.name, source: `${place.file} ${formatIssuePath(at)}`, ...manifest },
     issueAt: (field, _value, complaint) => documentIssue([...at, field], complaint, place.locate),
   };
-}
-
-function checkManifest(input: unknown, place: ManifestPlace): ManifestFile {
-  const result = validateManifest(input);
-  if (!result.ok) throw new DocumentError(inReadingOrder(locateIssues(result.issues, place.locate, place.at), place.root), place.source);
-  // Validated: the input is a manifest as the user writes it.
-  return { manifest: input as ManifestInput, parsed: result.manifest };
 }
 
 /** The scenario's names agree with each other and with its manifests. */
@@ -168,20 +148,6 @@ function replicasOf(scenario: DrillScenario, service: DrillService): number {
 }
 
 /** A file's text, or a `DocumentError` naming the file when it cannot be read. */
-function readDocumentText(file: string): string {
-  const text = readText(file);
-  if (typeof text !== 'string') throw new DocumentError([{ path: '', message: text.problem }], file);
-  return text;
-}
-
-function readText(file: string): string | { problem: string } {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return { problem: code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a file' : `cannot be read (${code ?? 'unknown error'})` };
-  }
-}
 
 function isFile(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
