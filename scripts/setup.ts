@@ -50,7 +50,7 @@ if (process.argv.includes('--check-infrastructure')) {
   ].filter((problem) => problem !== undefined);
   if (missing.length > 0) {
     console.error(
-      `setup: ${missing.join('; ')}. Start them (\`docker compose up -d postgres rabbitmq\` starts both), or set DATABASE_URL / AMQP_URL in .env to where they run.`,
+      `setup: ${missing.join('; ')}. Start them (PostgreSQL: \`pg_ctlcluster <version> main start\` or your system's service; RabbitMQ: \`rabbitmq-server -detached\`), or set DATABASE_URL / AMQP_URL in .env to where they run.`,
     );
     process.exit(1);
   }

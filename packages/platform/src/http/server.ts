@@ -68,9 +68,17 @@ export async function startHttpServer(app: Express, options: HttpServerOptions):
   return { url, port, close };
 }
 
+/** A port another process holds: says which, and which setting moves it. */
+export class PortTakenError extends Error {
+  constructor(host: string, port: number, cause: Error) {
+    super(`port ${port} on ${host} is already taken by another process; stop it, or set PORT to another port (0 picks a free one)`, { cause });
+    this.name = 'PortTakenError';
+  }
+}
+
 function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (error: Error): void => reject(error);
+    const onError = (error: NodeJS.ErrnoException): void => reject(error.code === 'EADDRINUSE' ? new PortTakenError(host, port, error) : error);
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);
