@@ -99,13 +99,13 @@ function partEnvironment(part: StackPart, replica: number, shared: Record<string
     case 'registry':
       return {};
     case 'monitor':
-      return { MONITOR_REPLICA_ID: replicaId, MONITOR_BOOT_GRACE: '10s', MONITOR_CLOUD_POLL_INTERVAL: '1s', MONITOR_LEASE: '3s', MONITOR_SHARDS: '8' };
+      return { MONITOR_REPLICA_ID: replicaId, MONITOR_BOOT_GRACE: '10s', MONITOR_CLOUD_POLL_INTERVAL: '1s', MONITOR_LEASE: '5s', MONITOR_SHARDS: '8' };
     case 'recovery': {
       const limits = options.clouds.filter((cloud) => cloud.actionLimit !== undefined).map((cloud) => `${cloud.name}=${cloud.actionLimit}`);
       return {
         RECOVERY_REPLICA_ID: replicaId,
         RECOVERY_AGENT_BROKER_URL: shared.AMQP_URL ?? options.amqpUrl,
-        RECOVERY_LEASE: '3s',
+        RECOVERY_LEASE: '5s',
         RECOVERY_BOOT_TIMEOUT: '20s',
         RECOVERY_COMMAND_TIMEOUT: '4s',
         RECOVERY_VERIFY_INTERVAL: '100ms',
@@ -333,21 +333,14 @@ export async function startDrillStack(options: StackOptions): Promise<DrillStack
  * them as it would on an operator's `close_all_connections`, and only the drill's own are struck.
  */
 async function closeTaggedConnections(tag: string): Promise<number> {
-  const listed = await run('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties', '--formatter', 'json']);
-  const connections = JSON.parse(listed) as { pid: string; client_properties: unknown }[];
-  const ours = connections.filter((connection) => connectionName(connection.client_properties)?.endsWith(tag) === true);
+  // The table form: `close_connection` takes the pid as it is printed there (not as JSON shows it).
+  const listed = await run('rabbitmqctl', ['-q', 'list_connections', '--no-table-headers', 'pid', 'client_properties']);
+  const ours = listed
+    .split('\n')
+    .map((line) => ({ pid: line.split('\t')[0] ?? '', name: /\{"connection_name","([^"]*)"\}/.exec(line)?.[1] }))
+    .filter((connection) => connection.pid !== '' && connection.name?.endsWith(tag) === true);
   await Promise.all(ours.map((connection) => run('rabbitmqctl', ['-q', 'close_connection', connection.pid, 'closed by the drill'])));
   return ours.length;
-}
-
-/** `connection_name` among the client properties `rabbitmqctl` lists (an object, or a list of `[key, type, value]`). */
-function connectionName(properties: unknown): string | undefined {
-  if (Array.isArray(properties)) {
-    const entry = properties.find((item): item is unknown[] => Array.isArray(item) && item[0] === 'connection_name');
-    return typeof entry?.[2] === 'string' ? entry[2] : undefined;
-  }
-  const value = (properties as Record<string, unknown> | null)?.connection_name;
-  return typeof value === 'string' ? value : undefined;
 }
 
 function run(command: string, args: readonly string[]): Promise<string> {

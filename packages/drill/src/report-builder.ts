@@ -5,7 +5,7 @@
  * receiver exactly once by `webhook-id` with a valid signature, nothing recovery recorded missing
  * from what the receiver got, and the scenario's SLOs. Pure.
  */
-import type { Manifest } from '@defib/contracts';
+import type { DomainEvent, Manifest } from '@defib/contracts';
 import type { AssemblyHistory, LifecycleTimings } from '@defib/simulator';
 import type { ReceivedAttempt } from './drill-receiver.ts';
 import { percentiles, type DrillReport, type ReportCheck, type ReportDisruption, type ReportFault, type ReportStep } from './drill-report.ts';
@@ -134,7 +134,9 @@ function reportFault(observations: DrillObservations, entry: DrillObservations['
   const cloud = observations.deployables.find((deployable) => entry.subjects.deployableIds.has(deployable.id))?.parsed.cloud;
   const until = entry.judgement.recoveredAt ?? observations.finishedAt;
   const delivered = new Set<string>();
-  const related = new Set(observations.events.filter(({ event, at }) => at >= entry.injectedAt && at <= until && isAbout(event.subject, entry.subjects)).map(({ event }) => event.id));
+  // Events about its subjects until it recovered, and every event of its incidents (their closing included).
+  const ofIncidents = (event: DomainEvent) => judgement.incidentIds.includes(event.correlationId) || judgement.incidentIds.includes((event.data as { incidentId?: string }).incidentId ?? '');
+  const related = new Set(observations.events.filter(({ event, at }) => (at >= entry.injectedAt && at <= until && isAbout(event.subject, entry.subjects)) || ofIncidents(event)).map(({ event }) => event.id));
   for (const attempt of observations.attempts) if (attempt.path === 'events' && attempt.acknowledged && attempt.eventIds.some((id) => related.has(id))) delivered.add(attempt.webhookId);
   return {
     index: entry.index,
@@ -171,13 +173,27 @@ function isAbout(subject: unknown, subjects: StruckSubjects): boolean {
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
+/** How long after a receiver's answer a notifier records it: a kill within this loses the record. */
+const RECORD_WINDOW_MS = 2_000;
+/** The drill notes a kill just after sending SIGKILL; the process may have died a moment before. */
+const KILL_SLACK_MS = 100;
+
 /** The notification checks: exactly once by `webhook-id`, valid signatures, no delivery left undone, nothing recovery recorded missing. */
 function notificationChecks(observations: DrillObservations): { checks: ReportCheck[]; figures: DrillReport['summary']['notifications'] } {
   const attempts = observations.attempts.filter((attempt) => attempt.path === 'events');
   const byWebhook = new Map<string, ReceivedAttempt[]>();
   for (const attempt of attempts) byWebhook.set(attempt.webhookId, [...(byWebhook.get(attempt.webhookId) ?? []), attempt]);
-  // A delivery acknowledged twice is a duplicate; one retried after the receiver refused it is not.
-  const duplicated = [...byWebhook.entries()].filter(([, tries]) => tries.filter((attempt) => attempt.acknowledged).length > 1).map(([id]) => id);
+  // A delivery acknowledged twice is a duplicate; one retried after the receiver refused it is not,
+  // nor one whose sender was SIGKILLed right after the receiver's answer, before it could record it
+  // (no sender can tell that apart from an answer that never came; receivers de-duplicate by webhook-id).
+  const notifierKills = observations.disruptions.filter((disruption) => disruption.kind === 'kill' && disruption.target.includes('notifier')).map((disruption) => disruption.at);
+  const acknowledgedTwice = [...byWebhook.entries()].map(([id, tries]) => ({ id, acknowledged: tries.filter((attempt) => attempt.acknowledged) })).filter(({ acknowledged }) => acknowledged.length > 1);
+  const lostWithKill = (acknowledged: readonly ReceivedAttempt[]) => {
+    const [first, second] = acknowledged;
+    return first !== undefined && second !== undefined && notifierKills.some((at) => at >= first.receivedAt - KILL_SLACK_MS && at <= first.receivedAt + RECORD_WINDOW_MS && at <= second.receivedAt);
+  };
+  const excused = acknowledgedTwice.filter(({ acknowledged }) => lostWithKill(acknowledged)).map(({ id }) => id);
+  const duplicated = acknowledgedTwice.filter(({ acknowledged }) => !lostWithKill(acknowledged)).map(({ id }) => id);
   const deliveriesOfEvent = new Map<string, Set<string>>();
   for (const attempt of attempts.filter((candidate) => candidate.acknowledged)) for (const id of attempt.eventIds) deliveriesOfEvent.set(id, new Set([...(deliveriesOfEvent.get(id) ?? []), attempt.webhookId]));
   const eventsTwice = [...deliveriesOfEvent.entries()].filter(([, ids]) => ids.size > 1).map(([id]) => id);
@@ -197,7 +213,10 @@ function notificationChecks(observations: DrillObservations): { checks: ReportCh
       {
         name: 'every event delivered exactly once (by webhook-id)',
         held: duplicated.length === 0 && eventsTwice.length === 0,
-        detail: duplicated.length + eventsTwice.length === 0 ? `${seen.size} events in ${byWebhook.size} deliveries; retries only after an unacknowledged attempt` : `acknowledged twice: ${[...duplicated, ...eventsTwice].slice(0, 5).join(', ')}`,
+        detail:
+          duplicated.length + eventsTwice.length === 0
+            ? `${seen.size} events in ${byWebhook.size} deliveries; retries only after an unacknowledged attempt${excused.length === 0 ? '' : `, or (${excused.length}) after the notifier holding it was killed before it could record the receiver's answer`}`
+            : `acknowledged twice: ${[...duplicated, ...eventsTwice].slice(0, 5).join(', ')}`,
       },
       { name: 'every signature valid', held: badSignatures === 0, detail: badSignatures === 0 ? `${observations.attempts.length} requests verified` : `${badSignatures} requests failed verification` },
       {
