@@ -192,7 +192,11 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
     }
     const applyingDone = Date.now();
     for (const name of applied.keys()) await api.call(registry, 'POST', `/v1/deployables/${encodeURIComponent(name)}/start`);
-    const runningOf = (id: string) => events.some(({ event }) => event.type === 'deployable.state-changed' && (event.subject as { deployableId?: string }).deployableId === id && (event.data as { to: string }).to === 'running');
+    // Running: recovery says so, and the monitor saw every VM beat — the faults start once Defib watches everything.
+    const beating = (assemblyId: string) => events.some(({ event }) => event.type === 'assembly.running' && (event.subject as { assemblyId?: string }).assemblyId === assemblyId);
+    const runningOf = (id: string) =>
+      events.some(({ event }) => event.type === 'deployable.state-changed' && (event.subject as { deployableId?: string }).deployableId === id && (event.data as { to: string }).to === 'running') &&
+      [...applied.values()].find((deployable) => deployable.id === id)?.assemblies.every((assembly) => beating(assembly.id)) === true;
     const allRunning = await pollUntil(() => ([...applied.values()].every((deployable) => runningOf(deployable.id)) ? true : undefined), scenario.startTimeout, signal);
     if (allRunning === undefined) {
       const waiting = [...applied.values()].filter((deployable) => !runningOf(deployable.id)).map((deployable) => deployable.name);
@@ -262,7 +266,8 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
     };
 
     const judge = (entry: RunningFault, now: number) => {
-      const later = running.find((other) => other.injectedAt > entry.injectedAt && [...other.subjects.assemblyIds].some((id) => entry.subjects.assemblyIds.has(id)));
+      // A later fault on the same assembly takes over its events; a withstood one (a boot or cloud API fault) has none of its own.
+      const later = running.find((other) => other.injectedAt > entry.injectedAt && expectationOf(other.fault) !== 'withstood' && [...other.subjects.assemblyIds].some((id) => entry.subjects.assemblyIds.has(id)));
       entry.judgement = judgeFault({ kind: entry.fault.kind, subjects: entry.subjects, injectedAt: entry.injectedAt, until: later?.injectedAt ?? now + 60_000, events, dependents: entry.dependents });
       return entry.judgement;
     };

@@ -114,8 +114,10 @@ function timeoutOf(deployables: DrillObservations['deployables'], assemblyIds: R
 }
 
 function reportFault(observations: DrillObservations, entry: DrillObservations['faults'][number]): ReportFault {
-  const { judgement } = entry;
   const expected = expectationOf(entry.fault);
+  // A withstood fault (a boot or cloud API fault) has nothing of its own to detect or recover: what
+  // it causes belongs to the faults it coincides with.
+  const judgement = expected === 'withstood' ? { ...entry.judgement, detectedAt: null, detectedBy: null, recoveredAt: null, incidentIds: [] } : entry.judgement;
   const incidents = observations.incidents.filter((incident) => judgement.incidentIds.includes(incident.id));
   const steps: ReportStep[] = incidents
     .flatMap((incident) =>
@@ -132,7 +134,7 @@ function reportFault(observations: DrillObservations, entry: DrillObservations['
   const outcome: ReportFault['outcome'] = expected === 'withstood' ? 'withstood' : judgement.gaveUpAt !== null ? 'gave-up' : judgement.recoveredAt !== null ? 'recovered' : 'unrecovered';
   const isVmFault = VM_FAULTS.has(entry.fault.kind);
   const cloud = observations.deployables.find((deployable) => entry.subjects.deployableIds.has(deployable.id))?.parsed.cloud;
-  const until = entry.judgement.recoveredAt ?? observations.finishedAt;
+  const until = judgement.recoveredAt ?? observations.finishedAt;
   const delivered = new Set<string>();
   // Events about its subjects until it recovered, and every event of its incidents (their closing included).
   const ofIncidents = (event: DomainEvent) => judgement.incidentIds.includes(event.correlationId) || judgement.incidentIds.includes((event.data as { incidentId?: string }).incidentId ?? '');
