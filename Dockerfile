@@ -1,4 +1,4 @@
-# One image for every Defib part: the four services, the simulator and the drill (which starts its own
+# One image for every Defib part: the four services, the simulator, the defib CLI and the drill (which starts its own
 # copies of all five as processes inside its container). docker-compose.yml runs each part with its own
 # command (`node services/registry/src/main.ts`, …); without one the image runs every part at once, as
 # `pnpm start` does. Node 24 runs the TypeScript sources directly, so the image holds sources and
@@ -9,6 +9,7 @@ RUN npm install --global pnpm@10.34.8
 WORKDIR /app
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
 COPY bench/package.json bench/
+COPY packages/cli/package.json packages/cli/
 COPY packages/clouds/package.json packages/clouds/
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/drill/package.json packages/drill/
@@ -23,7 +24,7 @@ COPY test/package.json test/
 # The runnable parts with their workspace dependencies and theirs ("{dir}..."; pnpm reads "./dir..."
 # as the part alone); the tests and benchmarks stay out.
 RUN pnpm install --frozen-lockfile --prod \
-  --filter "{./services/*}..." --filter "{./simulator}..." --filter "{./packages/drill}..." --filter "{./packages/supervisor}..."
+  --filter "{./services/*}..." --filter "{./simulator}..." --filter "{./packages/drill}..." --filter "{./packages/supervisor}..." --filter "{./packages/cli}..."
 
 FROM node:24-slim
 ENV NODE_ENV=production HOST=0.0.0.0
