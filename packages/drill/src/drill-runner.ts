@@ -340,6 +340,11 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
     if (scheduleError !== undefined) throw scheduleError;
     announce(Date.now());
     await Promise.all(announcements);
+    // Cloud and boot faults still active when everything else settled were withstood all the same.
+    for (const entry of running.filter((candidate) => expectationOf(candidate.fault) === 'withstood' && !candidate.announced.withstood)) {
+      entry.announced.withstood = true;
+      progress.withstood(entry.progress, Date.now() - entry.injectedAt);
+    }
 
     // Defib's own parts back, then the notifications settled: every delivery to the receiver done.
     progress.phase('waiting for notifications to settle');
