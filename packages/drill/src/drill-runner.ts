@@ -154,6 +154,7 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
       logDir: join(options.outDir, 'logs'),
     });
     if (signal?.aborted) throw new DrillInterrupted();
+    progress.phase(`running on database ${stack.databaseName}, bus prefix ${stack.busPrefix} (each process's log in ${join(options.outDir, 'logs')})`);
     const api = apiCaller(stack.adminToken, signal);
     const registry = stack.registryUrl;
 

@@ -91,7 +91,7 @@ async function adminQuery<T extends pg.QueryResultRow>(databaseUrl: string, text
 const SERVICES: readonly DrillService[] = ['registry', 'monitor', 'recovery', 'notifier'];
 
 /** The drill's settings of each part: production defaults except where a drill needs seconds, not minutes. */
-function partEnvironment(part: StackPart, replica: number, shared: Record<string, string>, options: StackOptions): Record<string, string> {
+function partEnvironment(part: StackPart, replica: number, options: StackOptions): Record<string, string> {
   const replicaId = `drill-${part}-${replica}`;
   switch (part) {
     case 'simulator':
@@ -104,7 +104,7 @@ function partEnvironment(part: StackPart, replica: number, shared: Record<string
       const limits = options.clouds.filter((cloud) => cloud.actionLimit !== undefined).map((cloud) => `${cloud.name}=${cloud.actionLimit}`);
       return {
         RECOVERY_REPLICA_ID: replicaId,
-        RECOVERY_AGENT_BROKER_URL: shared.AMQP_URL ?? options.amqpUrl,
+        RECOVERY_AGENT_BROKER_URL: options.amqpUrl,
         RECOVERY_LEASE: '5s',
         RECOVERY_BOOT_TIMEOUT: '20s',
         RECOVERY_COMMAND_TIMEOUT: '4s',
@@ -216,7 +216,7 @@ export async function startDrillStack(options: StackOptions): Promise<DrillStack
       ...base,
       ...(part === 'simulator' ? {} : { DEFIB_SECRET_KEY: secretKeys[part] ?? '', DEFIB_AGENT_SECRET: agentSecret, DEFIB_SERVICE_TOKEN: serviceToken, DEFIB_SERVICE_TOKENS: serviceToken }),
       ...shared,
-      ...partEnvironment(part, replica, shared, options),
+      ...partEnvironment(part, replica, options),
     };
     const spawned = await spawnPart(part, env, log);
     const entry: PartProcess = {
