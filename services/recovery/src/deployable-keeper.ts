@@ -126,15 +126,26 @@ export class DeployableKeeper {
       });
   }
 
-  /** Stops every task and gives the lease back (`release`), or just lets go (it was lost). */
+  /** Whether it stopped (or is stopping): the scheduler starts a new keeper when work is due again. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Stops every task and gives the lease back (`release`), or just lets go (it was lost). A task is
+   * given a lease's time to end after its abort: one stuck in a call that ignores the abort must not
+   * keep the deployable from being worked on again (it can no longer write: the keeper is closed).
+   */
   async close(release: boolean): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#wakeTimer?.cancel();
     this.#renewTimer?.cancel();
     for (const { abort } of this.#running.values()) abort.abort(new Error('the keeper is closing'));
-    await Promise.allSettled([...this.#running.values()].map(({ done }) => done));
-    await this.#passing;
+    let giveUp: ScheduledTask | undefined;
+    const patience = new Promise<void>((resolve) => (giveUp = this.#deps.clock.schedule(this.#deps.leaseMs, resolve)));
+    await Promise.race([Promise.allSettled([...this.#running.values()].map(({ done }) => done)).then(() => this.#passing), patience]);
+    giveUp?.cancel();
     if (release) await this.#deps.leases.release(this.#lease).catch(() => false);
     this.#onDone(this);
   }
@@ -389,8 +400,10 @@ export class WorkScheduler {
     const wanted: string[] = [];
     for (const { id } of due) {
       const keeper = this.#keepers.get(id);
-      if (keeper !== undefined) keeper.wake();
-      else if (this.#keepers.size + wanted.length < maxDeployables) wanted.push(id);
+      if (keeper !== undefined) {
+        // A closing keeper still winds down; its deployable is taken up again once it is gone.
+        if (!keeper.closed) keeper.wake();
+      } else if (this.#keepers.size + wanted.length < maxDeployables) wanted.push(id);
     }
     // Leases are asked for all at once: in a storm, the hundredth deployable must not wait for ninety-nine round trips.
     await Promise.all(
