@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { processEnvironment } from '../packages/platform/src/config.ts';
-import { answers } from '../packages/drill/src/infrastructure.ts';
+import { unreachableInfrastructure } from '../packages/drill/src/infrastructure.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -30,11 +30,6 @@ function freshEnvFile(example: string): string {
   });
 }
 
-function hostAndPort(url: string): string {
-  const { host } = new URL(url);
-  return host;
-}
-
 if (!existsSync(`${root}.env`)) {
   writeFileSync(`${root}.env`, freshEnvFile(readFileSync(`${root}.env.example`, 'utf8')), { mode: 0o600 });
   console.error('setup: wrote .env with a fresh admin token and secrets (DEFIB_ADMIN_TOKEN is in there)');
@@ -44,14 +39,9 @@ if (process.argv.includes('--check-infrastructure')) {
   const env = processEnvironment();
   const databaseUrl = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const amqpUrl = env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-  const missing = [
-    (await answers(databaseUrl, 5432)) ? undefined : `PostgreSQL does not answer at ${hostAndPort(databaseUrl)}`,
-    (await answers(amqpUrl, 5672)) ? undefined : `RabbitMQ does not answer at ${hostAndPort(amqpUrl)}`,
-  ].filter((problem) => problem !== undefined);
+  const missing = await unreachableInfrastructure({ databaseUrl, amqpUrl });
   if (missing.length > 0) {
-    console.error(
-      `setup: ${missing.join('; ')}. Start them (PostgreSQL: \`pg_ctlcluster <version> main start\` or your system's service; RabbitMQ: \`rabbitmq-server -detached\`), or set DATABASE_URL / AMQP_URL in .env to where they run.`,
-    );
+    console.error(`setup: ${missing.join('; ')}`);
     process.exit(1);
   }
 }

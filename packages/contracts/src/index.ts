@@ -15,3 +15,4 @@ export * from './manifest-file.ts';
 export * from './name.ts';
 export * from './value-shape.ts';
 export * from './yaml-document.ts';
+export * from './webhook-body.ts';

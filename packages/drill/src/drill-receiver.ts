@@ -7,7 +7,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DomainEvent } from '@defib/contracts';
+import { eventsOfWebhookBody, type DomainEvent } from '@defib/contracts';
 import { SeededRandom } from '@defib/platform';
 import { Webhook } from 'standardwebhooks';
 
@@ -51,41 +51,6 @@ function readBody(request: IncomingMessage): Promise<string> {
   });
 }
 
-/** An event as a webhook carries it (the notifier's view: `timestamp` and `payload`). */
-interface CarriedEvent {
-  id: string;
-  type: string;
-  version: number;
-  timestamp: string;
-  correlationId: string;
-  reason?: string;
-  subject: DomainEvent['subject'];
-  payload: unknown;
-}
-
-function asDomainEvent(view: CarriedEvent): DomainEvent {
-  return {
-    id: view.id,
-    type: view.type,
-    version: view.version,
-    occurredAt: view.timestamp,
-    correlationId: view.correlationId,
-    ...(view.reason === undefined ? {} : { reason: view.reason }),
-    subject: view.subject,
-    data: view.payload,
-  } as DomainEvent;
-}
-
-/**
- * The events a webhook body carries: one event (`{type, timestamp, data: {id, subject, payload, …}}`)
- * or a storm-control batch (`{type: "batch", data: {events: [...]}}`).
- */
-function carriedEvents(body: string): DomainEvent[] {
-  const parsed = JSON.parse(body) as { type: string; timestamp: string; data: Omit<CarriedEvent, 'type' | 'timestamp'> & { events?: CarriedEvent[] } };
-  if (parsed.type === 'batch') return (parsed.data.events ?? []).map(asDomainEvent);
-  return [asDomainEvent({ ...parsed.data, type: parsed.type, timestamp: parsed.timestamp })];
-}
-
 export async function startDrillReceiver(options: ReceiverOptions): Promise<DrillReceiver> {
   const random = new SeededRandom(`${options.seed}:receiver`);
   const secrets = new Map<ReceiverPath, Webhook>();
@@ -115,7 +80,7 @@ export async function startDrillReceiver(options: ReceiverOptions): Promise<Dril
     const acknowledged = !(firstAttempt && options.unacknowledged > 0 && random.next() < options.unacknowledged);
     let carried: DomainEvent[] = [];
     try {
-      carried = carriedEvents(body);
+      carried = eventsOfWebhookBody(body);
     } catch {
       carried = [];
     }

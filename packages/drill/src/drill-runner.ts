@@ -11,21 +11,19 @@
 import { join } from 'node:path';
 import { defaultTimings, type FaultView, type AssemblyHistory } from '@defib/simulator';
 import { SeededRandom } from '@defib/platform';
-import type { Manifest, ManifestInput } from '@defib/contracts';
+import type { Manifest } from '@defib/contracts';
 import { allPages, apiCaller } from './drill-api.ts';
 import { startDrillReceiver, type DrillReceiver } from './drill-receiver.ts';
-import { expectationOf, type Disruption, type DrillFault, type DrillScenario, type DrillTime } from './drill-scenario.ts';
+import { expectationOf, type Disruption, type DrillFault, type DrillTime } from './drill-scenario.ts';
 import { startDrillStack, type DrillStack } from './drill-stack.ts';
 import { judgeFault, type FaultJudgement, type StruckSubjects, type TimedEvent } from './fault-judgement.ts';
 import { buildReport, type CollectedIncident, type DrillObservations, type InjectedFault } from './report-builder.ts';
 import type { DrillReport, ReportDisruption, ReportStep } from './drill-report.ts';
 import type { DrillProgress, ProgressFault } from './progress.ts';
+import type { LoadedDrill } from './scenario-loader.ts';
 
 /** A scenario ready to run: what the loader makes of a file. */
-export interface DrillPlan {
-  scenario: DrillScenario;
-  deployables: readonly { name: string; manifest: ManifestInput; parsed: Manifest }[];
-}
+export type DrillPlan = Pick<LoadedDrill, 'scenario' | 'deployables'>;
 
 export interface RunDrillOptions {
   plan: DrillPlan;
@@ -58,6 +56,8 @@ interface RunningFault extends InjectedFault {
   progress: ProgressFault;
   judgement?: FaultJudgement;
   announced: { detected: boolean; settled: boolean; withstood: boolean };
+  /** As of the last look: nothing more to wait for (it may fail again, a flapping resource). */
+  settled: boolean;
 }
 
 /** How long a flapping resource must stay up after its recovery (beyond its own failAfter) to count as recovered for good. */
@@ -136,8 +136,6 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
   let receiver: DrillReceiver | undefined;
   let stack: DrillStack | undefined;
   const disruptions: ReportDisruption[] = [];
-  const onAbort = () => undefined;
-  signal?.addEventListener('abort', onAbort);
   try {
     progress.phase(`starting the simulator and Defib's services (${scenario.replicas.monitor}× monitor, ${scenario.replicas.recovery}× recovery, ${scenario.replicas.notifier}× notifier)`);
     receiver = await startDrillReceiver({
@@ -239,6 +237,7 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
         dependents: deployable !== undefined && assembly !== undefined && fault.kind === 'ip-change' ? dependentsOf(deployable, parsedOf.get(deployable.name) as Manifest, assembly.name) : [],
         progress: { index, name, kind: fault.kind, target: describeTarget(fault) },
         announced: { detected: false, settled: false, withstood: false },
+        settled: false,
       };
       running.push(entry);
       progress.injected(entry.progress);
@@ -277,10 +276,8 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
      * open. A flapping resource is watched until its fault is over or it stayed up for a while: it
      * may fail again after its restart.
      */
-    const settled = (entry: RunningFault, now: number): boolean => {
+    const settled = (entry: RunningFault, judgement: FaultJudgement, now: number): boolean => {
       const over = entry.endsAt === null || now >= entry.endsAt;
-      if (expectationOf(entry.fault) === 'withstood') return true;
-      const judgement = judge(entry, now);
       if (judgement.gaveUpAt !== null) return true;
       if (judgement.recoveredAt === null || judgement.openIncidents > 0) return false;
       const failAfter = entry.fault.kind === 'resource-flap' ? Number((entry.fault as { failAfter?: number }).failAfter ?? 0) : 0;
@@ -296,6 +293,7 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
     const announce = (now: number) => {
       for (const entry of running) {
         if (expectationOf(entry.fault) === 'withstood') {
+          entry.settled = true;
           if (!entry.announced.withstood && entry.endsAt !== null && now >= entry.endsAt) {
             entry.announced.withstood = true;
             progress.withstood(entry.progress, entry.endsAt - entry.injectedAt);
@@ -303,11 +301,12 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
           continue;
         }
         const judgement = judge(entry, now);
+        entry.settled = settled(entry, judgement, now);
         if (!entry.announced.detected && judgement.detectedAt !== null) {
           entry.announced.detected = true;
           progress.detected(entry.progress, judgement.detectedAt - entry.injectedAt, judgement.detectedBy ?? '');
         }
-        if (!entry.announced.settled && settled(entry, now)) {
+        if (!entry.announced.settled && entry.settled) {
           entry.announced.settled = true;
           if (judgement.gaveUpAt !== null) progress.gaveUp(entry.progress, judgement.gaveUpAt - entry.injectedAt);
           else {
@@ -331,7 +330,7 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
         if (scheduleError !== undefined) throw scheduleError;
         const now = Date.now();
         announce(now);
-        return running.length === schedule.length && running.every((entry) => settled(entry, now)) ? true : undefined;
+        return running.length === schedule.length && running.every((entry) => entry.settled) ? true : undefined;
       },
       Math.max(0, deadline - Date.now()),
       signal,
@@ -398,7 +397,6 @@ export async function runDrill(options: RunDrillOptions): Promise<DrillReport> {
     progress.phase('stopping the simulator and the services');
     return buildReport(observations);
   } finally {
-    signal?.removeEventListener('abort', onAbort);
     await stack?.close();
     await receiver?.close();
     progress.done();

@@ -303,12 +303,12 @@ export async function startDrillStack(options: StackOptions): Promise<DrillStack
       await Promise.all(logs.map((log) => new Promise<void>((resolve) => log.end(resolve))));
       const consumers = [...SERVICES, ...(['monitor', 'recovery'] as const).flatMap((service) => Array.from({ length: options.replicas[service] }, (_, index) => `${service}.drill-${service}-${index + 1}`))];
       await deleteBusObjects(options.amqpUrl, busTopology(busPrefix, consumers)).catch(() => undefined);
-      if (databaseCreated) await adminQuery(options.databaseUrl, `drop database if exists "${databaseName}" with (force)`).catch(() => undefined);
+      if (databaseCreated) await adminQuery(options.databaseUrl, `drop database if exists ${pg.escapeIdentifier(databaseName)} with (force)`).catch(() => undefined);
     },
   };
 
   try {
-    await adminQuery(options.databaseUrl, `create database "${databaseName}"`);
+    await adminQuery(options.databaseUrl, `create database ${pg.escapeIdentifier(databaseName)}`);
     databaseCreated = true;
     const [simulator, registry] = await Promise.all([startPart('simulator', 1, {}), startPart('registry', 1, {})]);
     all.push(simulator, registry);

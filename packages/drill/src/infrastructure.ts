@@ -40,10 +40,28 @@ async function dockerAvailable(): Promise<boolean> {
   }
 }
 
-/** `purpose` names who needs them in the message when neither is found ("Defib's tests", "the drill"). */
+/** What of PostgreSQL and RabbitMQ (those given) does not answer, each with how to start it. */
+export async function unreachableInfrastructure(urls: { databaseUrl?: string | undefined; amqpUrl?: string | undefined }): Promise<string[]> {
+  const { databaseUrl, amqpUrl } = urls;
+  const problems = [
+    databaseUrl !== undefined && !(await answers(databaseUrl, 5432))
+      ? `PostgreSQL does not answer at ${new URL(databaseUrl).host} (DATABASE_URL): start it (\`pg_ctlcluster <version> main start\`, your system's service) or point DATABASE_URL at one`
+      : undefined,
+    amqpUrl !== undefined && !(await answers(amqpUrl, 5672)) ? `RabbitMQ does not answer at ${new URL(amqpUrl).host} (AMQP_URL): start it (\`rabbitmq-server -detached\`, your system's service) or point AMQP_URL at one` : undefined,
+  ];
+  return problems.filter((problem) => problem !== undefined);
+}
+
+/**
+ * Throws a message naming what is missing and how to start it: a URL that is set but does not
+ * answer, or nothing found at all (`purpose` names who needs them: "Defib's tests", "the drill").
+ */
 export async function resolveInfrastructure(env: Readonly<Record<string, string | undefined>>, purpose = "Defib's tests"): Promise<Infrastructure> {
   let databaseUrl = env.DATABASE_URL;
   let amqpUrl = env.AMQP_URL;
+  // Set explicitly, they may still point nowhere: say which, and how to fix it, before anything starts.
+  const unreachable = await unreachableInfrastructure({ databaseUrl, amqpUrl });
+  if (unreachable.length > 0) throw new Error(unreachable.join('; '));
   const stops: (() => Promise<unknown>)[] = [];
   if (databaseUrl === undefined && (await answers(LOCAL_DATABASE_URL, 5432))) databaseUrl = LOCAL_DATABASE_URL;
   if (amqpUrl === undefined && (await answers(LOCAL_AMQP_URL, 5672))) amqpUrl = LOCAL_AMQP_URL;

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { DocumentError } from '@defib/contracts';
 import { processEnvironment } from '@defib/platform';
 import { DrillInterrupted, runDrill } from './drill-runner.ts';
-import { answers, resolveInfrastructure } from './infrastructure.ts';
+import { resolveInfrastructure } from './infrastructure.ts';
 import { createProgress } from './progress.ts';
 import { summaryLines, writeReportFiles } from './report-files.ts';
 import { loadDrillScenario, resolveDrillScenario } from './scenario-loader.ts';
@@ -64,16 +64,6 @@ try {
 } catch (error) {
   fail((error as Error).message, 1);
 }
-// Set explicitly, they may still point nowhere: say which, and how to fix it, before starting anything.
-const unreachable = [
-  (await answers(infrastructure.databaseUrl, 5432)) ? undefined : `PostgreSQL does not answer at ${new URL(infrastructure.databaseUrl).host} (DATABASE_URL): start it (\`pg_ctlcluster <version> main start\`, your system's service) or point DATABASE_URL at one`,
-  (await answers(infrastructure.amqpUrl, 5672)) ? undefined : `RabbitMQ does not answer at ${new URL(infrastructure.amqpUrl).host} (AMQP_URL): start it (\`rabbitmq-server -detached\`, your system's service) or point AMQP_URL at one`,
-].filter((problem) => problem !== undefined);
-if (unreachable.length > 0) {
-  await infrastructure.stop();
-  fail(unreachable.join('; '), 1);
-}
-
 // Ctrl-C stops the drill: it stops every process it started and removes what it made, then exits.
 // A second Ctrl-C leaves at once.
 const interrupt = new AbortController();

@@ -75,13 +75,12 @@ function stepTimeOf(steps: readonly CollectedIncident['steps'][number][], timing
   if (timings === undefined) return null;
   const taken = steps.filter((step) => step.state === 'succeeded' || step.state === 'failed');
   if (!taken.some((step) => step.state === 'succeeded')) return null;
+  // A reboot rung's action is what the VM's condition allowed: a start, a hard or a soft reboot.
   const cloudTime = (step: CollectedIncident['steps'][number]): number => {
-    const action = `${step.kind} ${step.action}`;
-    if (action.includes('recreate')) return timings.delete + timings.build;
-    if (action.includes('hard-reboot')) return timings.hardReboot;
-    if (action.includes('start') && !action.includes('restart')) return timings.start;
-    if (action.includes('reboot')) return timings.reboot;
-    return 0;
+    if (step.kind === 'recreate') return timings.delete + timings.build;
+    if (step.kind !== 'reboot' && step.kind !== 'hard-reboot') return 0;
+    if (step.action === 'start') return timings.start;
+    return step.action === 'reboot-hard' ? timings.hardReboot : timings.reboot;
   };
   return taken.reduce((sum, step) => sum + cloudTime(step), 0) + AGENT_START_MS;
 }

@@ -6,7 +6,7 @@
  * transaction; a webhook that answers 410 or keeps failing is disabled and its owner told.
  */
 import { randomUUID } from 'node:crypto';
-import { createDomainEvent, type DomainEvent } from '@defib/contracts';
+import { createDomainEvent, webhookBody, type DomainEvent } from '@defib/contracts';
 import { isDatabaseUnavailable, jitteredDelay, retryWhileDatabaseUnavailable, type BackgroundWorker, type Logger, type Outbox, type SecretBox } from '@defib/platform';
 import type { Kysely, Transaction } from 'kysely';
 import { isSustainedFailure, judgeEmailAttempt, judgeWebhookAttempt, nextStep, type AttemptVerdict, type NextStep } from './delivery-outcome.ts';
@@ -14,7 +14,7 @@ import { deliveryRepository } from './delivery.repository.ts';
 import type { Mailer } from './email-sender.ts';
 import type { NotifierMetrics } from './metrics.ts';
 import { vetWebhookTarget, type HostResolver, type NetworkPolicy } from './network-policy.ts';
-import { renderDisabledNotice, renderEmail, safeEndpoint, webhookBody } from './notification-content.ts';
+import { renderDisabledNotice, renderEmail, safeEndpoint } from './notification-content.ts';
 import type { RandomSource, RetryPolicy } from './retry-schedule.ts';
 import { subscriptionRepository } from './subscription.repository.ts';
 import { DELIVERY_EVENT_TYPES } from './subscription-matching.ts';

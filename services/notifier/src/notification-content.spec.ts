@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createDomainEvent } from '@defib/contracts';
 import { describe, expect, it } from 'vitest';
-import { describeEvent, renderDisabledNotice, renderEmail, safeEndpoint, webhookBody } from './notification-content.ts';
+import { webhookBody } from '@defib/contracts';
+import { describeEvent, renderDisabledNotice, renderEmail, safeEndpoint } from './notification-content.ts';
 
 const subject = { deployableId: randomUUID(), deployable: 'wordpress', assemblyId: randomUUID(), assembly: 'db' };
 const failed = createDomainEvent('assembly.failed', { subject, data: { instanceId: 'i-1', cloudStatus: 'SHUTOFF' }, correlationId: 'inc-1', occurredAt: '2026-11-26T10:00:01.000Z', reason: 'VM <b>off</b>' });

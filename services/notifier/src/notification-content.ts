@@ -1,51 +1,9 @@
 /**
- * What a notification says: the JSON body of a webhook (`{type, timestamp, data}`, one event or a
- * batch of grouped ones) and the text and HTML of an email that tells a person what happened, to
- * what, and what Defib did or does about it.
+ * What a notification says: the text and HTML of an email that tells a person what happened, to
+ * what, and what Defib did or does about it (a webhook's JSON body is the contracts' `webhookBody`).
  */
 import type { DomainEvent, MonitorDegradationCause } from '@defib/contracts';
 import { groupKeyOf } from './subscription-matching.ts';
-
-/** Body `type` of a webhook carrying several grouped events (storm control). */
-export const BATCH_TYPE = 'batch';
-
-/** One event as notifications carry it. */
-export interface EventView {
-  id: string;
-  type: string;
-  version: number;
-  timestamp: string;
-  correlationId: string;
-  reason?: string;
-  subject: Record<string, unknown>;
-  payload: unknown;
-}
-
-function viewOf(event: DomainEvent): EventView {
-  return {
-    id: event.id,
-    type: event.type,
-    version: event.version,
-    timestamp: event.occurredAt,
-    correlationId: event.correlationId,
-    ...(event.reason === undefined ? {} : { reason: event.reason }),
-    subject: event.subject,
-    payload: event.data,
-  };
-}
-
-/**
- * The webhook body. One event: `{type, timestamp, data}` with the event's type and time, `data`
- * holding its id, subject and payload. Several: `{type: "batch", timestamp, data: {count, events}}`.
- */
-export function webhookBody(events: readonly DomainEvent[], now: Date): string {
-  const [only] = events;
-  if (events.length === 1 && only !== undefined) {
-    const { type, timestamp, ...data } = viewOf(only);
-    return JSON.stringify({ type, timestamp, data });
-  }
-  return JSON.stringify({ type: BATCH_TYPE, timestamp: now.toISOString(), data: { count: events.length, events: events.map(viewOf) } });
-}
 
 /** What an event means to a person: what happened and what Defib does about it. */
 export interface EventDescription {

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { eventsOfWebhookBody } from '@defib/contracts';
 import { Webhook } from 'standardwebhooks';
 
 /** How the receiver answers one request. */
@@ -45,8 +46,7 @@ export interface CarriedEvent {
 
 /** The events a webhook request carried: one event, or a storm-control batch. */
 export function eventsOf(request: ReceivedRequest): CarriedEvent[] {
-  const body = JSON.parse(request.body) as { type: string; data: Partial<CarriedEvent> & { events?: CarriedEvent[] } };
-  return body.type === 'batch' ? (body.data.events ?? []) : [{ id: body.data.id ?? '', subject: body.data.subject ?? {} }];
+  return eventsOfWebhookBody(request.body).map((event) => ({ id: event.id, subject: event.subject }));
 }
 
 /** The ids of the events a webhook request carried. */
